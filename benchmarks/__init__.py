@@ -1,0 +1,1 @@
+"""Reproducible speed measurements (``python -m benchmarks [name ...]``); not timed tests."""

@@ -1,0 +1,38 @@
+"""Helpers shared by the benchmarks: timing over repeats and a plain-text table."""
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass
+class Timing:
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    def fmt(self, unit: str = "ms") -> str:
+        k = 1000.0 if unit == "ms" else 1.0
+        return f"{self.median * k:.1f} {unit} (min {self.low * k:.1f}, max {self.high * k:.1f}, n={self.runs})"
+
+
+def measure(fn: Callable[[], object], runs: int = 7, warmup: int = 1) -> Timing:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return Timing(statistics.median(times), min(times), max(times), runs)
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out = [f"\n## {title}", "  ".join(h.ljust(w) for h, w in zip(cells[0], widths)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
+    return "\n".join(out)

@@ -1,0 +1,3 @@
+from mlops_mcp.server.cli import main
+
+raise SystemExit(main())

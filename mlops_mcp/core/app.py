@@ -1,0 +1,81 @@
+"""``MLOps``: the engine's front door. One per server (or per script), holding the settings and
+the lazily opened store and registry, so that nothing heavy happens before it is needed."""
+
+import logging
+import threading
+from functools import cached_property
+from typing import Any
+
+from mlops_mcp import __version__
+from mlops_mcp.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MLOps:
+    """Everything the tools call. Usable from a notebook: ``MLOps(Settings(home="~/.mlops"))``."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._lock = threading.Lock()
+
+    @cached_property
+    def store(self) -> Any:
+        """The relational store, migrated to the newest schema on first use."""
+        from mlops_mcp.core.store import Store
+
+        with self._lock:
+            store = Store(self.settings.database_url or "")
+            store.migrate()
+            return store
+
+    def server_info(self) -> dict[str, Any]:
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        def pkg(name: str) -> str | None:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return None
+
+        store_ok = self.store.ping()
+        return {
+            "version": __version__,
+            "python": platform.python_version(),
+            "store_backend": "sqlite" if self.store.is_sqlite else "postgresql",
+            "store_reachable": store_ok,
+            "schema_revision": self.store.revision() if store_ok else None,
+            "libraries": {n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy")},
+            **self.settings.public_summary(),
+        }
+
+    def generate_demo_data(
+        self,
+        seasons: int = 4,
+        games_per_season: int = 1230,
+        first_season: int = 2021,
+        rule_change_season: int | None = 2024,
+        seed: int = 7,
+        folder: str = "nba",
+    ) -> dict[str, Any]:
+        """Write the synthetic NBA dataset into ``<first data root>/<folder>`` (by default
+        ``<home>/data/<folder>``); the paths returned are relative to that root, ready for ``dataset``."""
+        from mlops_mcp.core.synthetic import FEATURES, LABELS, write_nba_dataset
+
+        root = self.settings.data_roots[0]
+        target = root / folder
+        paths = write_nba_dataset(target, seasons, games_per_season, first_season, rule_change_season, seed)
+        return {
+            "folder": str(target),
+            "files": {role: str(p.relative_to(root)) for role, p in paths.items()},
+            "rows": seasons * games_per_season,
+            "seasons": list(range(first_season, first_season + seasons)),
+            "rule_change_season": rule_change_season,
+            "features": list(FEATURES),
+            "labels": list(LABELS),
+        }
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.dispose()

@@ -1,0 +1,113 @@
+"""One settings object for the whole server, read from ``MLOPS_*`` variables and an optional ``.env``.
+
+Defaults are derived from the home folder so that a fresh machine needs no configuration at all:
+everything (store, MLflow registry, artifacts, generated data) lives under ``MLOPS_HOME``.
+"""
+
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Server configuration. Every field maps to ``MLOPS_<NAME>``; see ``.env.example``."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".mlops"), description="Folder holding the store, MLflow data and data.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store; default sqlite:///<home>/mlops.db."
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking/registry URI; falls back to MLFLOW_TRACKING_URI, then sqlite:///<home>/mlflow.db.",
+    )
+    artifact_root: Path | None = Field(
+        default=None, description="Where MLflow stores artifacts for new experiments; default <home>/mlartifacts."
+    )
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders datasets may be read from (os.pathsep- or comma-separated); default: <home>/data, then the working directory.",
+    )
+    auth_token: SecretStr | None = Field(default=None, description="Bearer token required on HTTP when set.")
+    read_only: bool = Field(default=False, description="Register only read-only tools.")
+    log_level: LogLevel = "INFO"
+    actor: str = Field(default_factory=_default_actor, description="Who the audit log names for stdio calls.")
+    reference_sample_rows: int = Field(default=50_000, ge=100, description="Rows kept as a version's reference.")
+    max_predict_rows: int = Field(default=10_000, ge=1, description="Largest batch `predict` accepts.")
+    trust_pickle: bool = Field(default=False, description="Allow registering .pkl/.joblib models (runs code).")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Host names accepted over HTTP ('*' turns the check off)."
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8765, ge=1, le=65535)
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for chunk in value.split(os.pathsep) for p in chunk.split(",")]
+            return [p for p in parts if p]
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> "Settings":
+        # Absolute paths: the server may be launched from any working directory by a host.
+        self.home = self.home.expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.home / 'mlops.db'}"
+        if self.tracking_uri is None:
+            self.tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.home / 'mlflow.db'}"
+        if self.artifact_root is None:
+            self.artifact_root = self.home / "mlartifacts"
+        self.artifact_root = self.artifact_root.expanduser().resolve()
+        roots = self.data_roots or [self.home / "data", Path.cwd()]
+        self.data_roots = [Path(r).expanduser().resolve() for r in roots]
+        return self
+
+    def public_summary(self) -> dict[str, object]:
+        """Settings safe to show a client: no secrets, passwords in URLs masked."""
+        return {
+            "home": str(self.home),
+            "database_url": mask_url(self.database_url or ""),
+            "tracking_uri": mask_url(self.tracking_uri or ""),
+            "data_roots": [str(p) for p in self.data_roots],
+            "read_only": self.read_only,
+            "auth_required": self.auth_token is not None,
+        }
+
+
+def mask_url(url: str) -> str:
+    """Hide the password part of a ``scheme://user:password@host`` URL."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"

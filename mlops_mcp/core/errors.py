@@ -1,0 +1,48 @@
+"""Typed domain errors. Each carries a message a person can act on: what was wrong, what is accepted,
+and (where it helps) what exists. The MCP layer turns them into tool errors in one place."""
+
+from collections.abc import Iterable
+
+
+class MLOpsError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        self.argument = argument
+        prefix = f"{argument}: " if argument else ""
+        super().__init__(prefix + message)
+
+
+class InvalidInput(MLOpsError):
+    """The caller's input cannot be used as given."""
+
+    kind = "invalid_input"
+
+
+class NotFound(MLOpsError):
+    """A named thing (model, version, alias, dataset, prediction) does not exist."""
+
+    kind = "not_found"
+
+
+class Conflict(MLOpsError):
+    """The request clashes with the current state (a test already running, concluded twice, ...)."""
+
+    kind = "conflict"
+
+
+class Forbidden(MLOpsError):
+    """Refused by policy: outside the data roots, untrusted format, read-only mode."""
+
+    kind = "forbidden"
+
+
+def listing(items: Iterable[object], limit: int = 20) -> str:
+    """Render what exists for an error message: 'a, b, c' with a count when it is long."""
+    items = [str(i) for i in items]
+    if not items:
+        return "(none)"
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")

@@ -1,0 +1,250 @@
+"""The scikit-learn pipelines ``train_model`` builds, and the feature schema that goes with them.
+
+Every trained model has one shape, so that serving, drift and explanations can rely on it::
+
+    Pipeline([
+        ("preprocess", ColumnTransformer([
+            ("num", Pipeline([("impute", SimpleImputer(median)), ("scale", StandardScaler())]), numeric),
+            ("cat", Pipeline([("impute", SimpleImputer(constant "__missing__")),
+                              ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
+        ])),
+        ("model", <estimator>),
+    ])
+
+The pipeline is plain scikit-learn (no custom classes), so a notebook can load it from MLflow
+without this package, and a raw CSV/Parquet frame goes in as it is.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlops_mcp.core.errors import InvalidInput, listing
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+Task = Literal["classification", "regression"]
+MISSING_CATEGORY = "__missing__"
+
+#: estimator name -> (tasks it supports, one-line description for tool docs)
+ESTIMATORS: dict[str, tuple[tuple[Task, ...], str]] = {
+    "logistic_regression": (("classification",), "L2-regularised logistic regression (max_iter=1000)"),
+    "linear_regression": (("regression",), "ordinary least squares"),
+    "ridge": (("regression",), "L2-regularised least squares"),
+    "random_forest": (("classification", "regression"), "random forest, 200 trees"),
+    "gradient_boosting": (("classification", "regression"), "gradient boosted trees (sklearn), 100 trees"),
+    "hist_gradient_boosting": (("classification", "regression"), "histogram gradient boosting (fast on big data)"),
+}
+
+
+@dataclass
+class FeatureSchema:
+    """What a model expects: its input columns, their kinds, and for categoricals the known values."""
+
+    features: list[str]
+    kinds: dict[str, Literal["numeric", "categorical"]]
+    dtypes: dict[str, str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    target: str | None = None
+    task: Task | None = None
+    classes: list[Any] | None = None
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c for c in self.features if self.kinds[c] == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c in self.features if self.kinds[c] == "categorical"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureSchema":
+        return cls(**data)
+
+
+def infer_task(y: "pd.Series", override: str | None = None) -> Task:
+    """Classification for bool/string/category targets and integers with few distinct values."""
+    import pandas as pd
+
+    if override is not None:
+        if override not in ("classification", "regression"):
+            raise InvalidInput(f"'{override}' is not a task; accepted: classification, regression", argument="task")
+        return override  # type: ignore[return-value]
+    if pd.api.types.is_bool_dtype(y) or not pd.api.types.is_numeric_dtype(y):
+        return "classification"
+    if pd.api.types.is_integer_dtype(y) and y.nunique() <= 20:
+        return "classification"
+    if pd.api.types.is_float_dtype(y) and y.nunique() <= 2:
+        return "classification"
+    return "regression"
+
+
+def infer_schema(
+    frame: "pd.DataFrame",
+    target: str | None,
+    features: list[str] | None = None,
+    categorical: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> FeatureSchema:
+    """Pick the feature columns (all but the target and excluded ones) and decide their kinds."""
+    import pandas as pd
+
+    columns = [c for c in frame.columns if c != target and c not in (exclude or [])]
+    if features is not None:
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise InvalidInput(f"not in the data: {listing(missing)}; columns: {listing(frame.columns)}", argument="features")
+        columns = [c for c in features if c != target]
+    if not columns:
+        raise InvalidInput("no feature columns left besides the target", argument="features")
+    forced = set(categorical or [])
+    unknown = forced - set(columns)
+    if unknown:
+        raise InvalidInput(f"not feature columns: {listing(sorted(unknown))}", argument="categorical")
+    kinds: dict[str, Literal["numeric", "categorical"]] = {}
+    categories: dict[str, list[str]] = {}
+    for col in columns:
+        series = frame[col]
+        if series.isna().all():
+            raise InvalidInput(f"column '{col}' is empty (all values missing); drop it or fill it", argument="dataset")
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if pd.api.types.is_bool_dtype(series):
+            numeric = True
+        if col in forced or not numeric:
+            kinds[col] = "categorical"
+            values = series.dropna().astype(str).unique().tolist()
+            categories[col] = sorted(values)[:1000]
+        else:
+            kinds[col] = "numeric"
+    return FeatureSchema(
+        features=columns,
+        kinds=kinds,
+        dtypes={c: str(frame[c].dtype) for c in columns},
+        categories=categories,
+        target=target,
+    )
+
+
+def coerce_features(frame: "pd.DataFrame", schema: FeatureSchema, argument: str = "rows") -> "pd.DataFrame":
+    """Check the columns and types of incoming rows and return them in the model's column order.
+
+    Missing or extra columns and non-numeric values in numeric columns are refused before any
+    work, naming the columns; categoricals are cast to strings (None stays missing).
+    """
+    import pandas as pd
+
+    cols = list(frame.columns)
+    missing = [c for c in schema.features if c not in cols]
+    extra = [c for c in cols if c not in schema.features]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing columns {listing(missing)}")
+        if extra:
+            parts.append(f"unknown columns {listing(extra)}")
+        raise InvalidInput(f"{'; '.join(parts)}; the model expects: {listing(schema.features, 50)}", argument=argument)
+    out = {}
+    for col in schema.features:
+        series = frame[col]
+        if schema.kinds[col] == "numeric":
+            if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+                out[col] = series.astype("float64")
+                continue
+            converted = pd.to_numeric(series, errors="coerce")
+            bad = series[converted.isna() & series.notna()]
+            if len(bad):
+                example = bad.iloc[0]
+                raise InvalidInput(
+                    f"column '{col}' is numeric but got {example!r} (row {bad.index[0]}); send a number or null",
+                    argument=argument,
+                )
+            out[col] = converted.astype("float64")
+        else:
+            out[col] = series.astype(object).where(series.notna(), None).map(
+                lambda v: v if v is None else str(v)
+            )
+    return pd.DataFrame(out, index=frame.index)
+
+
+def build_pipeline(estimator: str, task: Task, schema: FeatureSchema, params: dict[str, Any] | None = None) -> "Pipeline":
+    """A fresh, unfitted pipeline of the standard shape (see the module docstring)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    model = make_estimator(estimator, task, params or {})
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if schema.numeric:
+        transformers.append(
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), schema.numeric)
+        )
+    if schema.categorical:
+        transformers.append(
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False, min_frequency=None)),
+                    ]
+                ),
+                schema.categorical,
+            )
+        )
+    pre = ColumnTransformer(transformers, remainder="drop")
+    return Pipeline([("preprocess", pre), ("model", model)])
+
+
+def make_estimator(name: str, task: Task, params: dict[str, Any]) -> Any:
+    if name not in ESTIMATORS:
+        raise InvalidInput(f"unknown estimator '{name}'; accepted: {listing(ESTIMATORS)}", argument="estimator")
+    tasks, _ = ESTIMATORS[name]
+    if task not in tasks:
+        others = [n for n, (t, _) in ESTIMATORS.items() if task in t]
+        raise InvalidInput(f"'{name}' does not do {task}; for {task} use one of: {listing(others)}", argument="estimator")
+    from sklearn import ensemble, linear_model
+
+    classes: dict[tuple[str, str], tuple[type, dict[str, Any]]] = {
+        ("logistic_regression", "classification"): (linear_model.LogisticRegression, {"max_iter": 1000}),
+        ("linear_regression", "regression"): (linear_model.LinearRegression, {}),
+        ("ridge", "regression"): (linear_model.Ridge, {}),
+        ("random_forest", "classification"): (ensemble.RandomForestClassifier, {"n_estimators": 200, "random_state": 0}),
+        ("random_forest", "regression"): (ensemble.RandomForestRegressor, {"n_estimators": 200, "random_state": 0}),
+        ("gradient_boosting", "classification"): (ensemble.GradientBoostingClassifier, {"random_state": 0}),
+        ("gradient_boosting", "regression"): (ensemble.GradientBoostingRegressor, {"random_state": 0}),
+        ("hist_gradient_boosting", "classification"): (ensemble.HistGradientBoostingClassifier, {"random_state": 0}),
+        ("hist_gradient_boosting", "regression"): (ensemble.HistGradientBoostingRegressor, {"random_state": 0}),
+    }
+    cls, defaults = classes[(name, task)]
+    try:
+        return cls(**{**defaults, **params})
+    except TypeError as exc:
+        valid = sorted(cls().get_params())
+        raise InvalidInput(f"{exc}; {cls.__name__} accepts: {listing(valid, 40)}", argument="params") from exc
+
+
+def feature_sources(pipeline: "Pipeline") -> list[str]:
+    """For each column the fitted preprocessor outputs, the ORIGINAL input column it came from.
+
+    One-hot outputs of a categorical column all map to that column, which is how explanations
+    sum encoded parts back to what the user knows.
+    """
+    pre = pipeline.named_steps["preprocess"]
+    sources: list[str] = []
+    for name, transformer, columns in pre.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        if name == "num":
+            sources.extend(columns)
+        elif name == "cat":
+            encoder = transformer.named_steps["onehot"]
+            for col, cats in zip(columns, encoder.categories_):
+                sources.extend([col] * len(cats))
+        else:  # pragma: no cover - only our two transformers exist
+            raise ValueError(f"unexpected transformer {name}")
+    return sources

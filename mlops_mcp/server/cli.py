@@ -1,0 +1,111 @@
+"""The ``mlops-mcp`` command line: ``serve`` (stdio or HTTP), ``demo``, ``db upgrade``.
+
+Kept light on purpose: argparse and the settings only, so ``serve`` reaches the protocol fast.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+from mlops_mcp import __version__
+
+
+def _configure_logging(level: str) -> None:
+    # stdout belongs to the protocol in stdio mode: every log line goes to stderr.
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    for noisy in ("alembic", "mlflow", "urllib3", "httpx", "shap", "numba", "matplotlib"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops-mcp",
+        description="MCP server for the ML model lifecycle: registry, serving, drift, explanations, experiments.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlops-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default; --http for streamable HTTP)")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; others need MLOPS_AUTH_TOKEN)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8765)")
+    serve.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
+    serve.add_argument("--read-only", action="store_true", help="register only read-only tools")
+
+    demo = sub.add_parser("demo", help="run the end-to-end demo against a fresh home, printing each call")
+    demo.add_argument("--home", help="home folder to use (default: a new temporary folder)")
+    demo.add_argument("--quick", action="store_true", help="smaller data, fewer steps (used by the tests)")
+
+    db = sub.add_parser("db", help="store maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply the store's migrations (done automatically on first use too)")
+    db_sub.add_parser("current", help="print the store's schema revision")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if getattr(args, "home", None):
+        os.environ["MLOPS_HOME"] = args.home
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "demo":
+        from mlops_mcp.server.demo import run_demo
+
+        return run_demo(home=args.home, quick=args.quick)
+    if args.command == "db":
+        return _db(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mlops_mcp.core.config import Settings
+    from mlops_mcp.core.errors import MLOpsError
+
+    overrides: dict[str, object] = {}
+    if args.read_only:
+        overrides["read_only"] = True
+    if args.host:
+        overrides["http_host"] = args.host
+    if args.port:
+        overrides["http_port"] = args.port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    _configure_logging(settings.log_level)
+    from mlops_mcp.server.app import build_server
+
+    mcp = build_server(settings)
+    if args.http:
+        from mlops_mcp.server.http import serve_http
+
+        try:
+            serve_http(mcp, settings)
+        except MLOpsError as exc:
+            print(f"mlops-mcp: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    mcp.run("stdio")
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from mlops_mcp.core.config import Settings
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    from mlops_mcp.core.config import mask_url
+    from mlops_mcp.core.store import Store
+
+    store = Store(settings.database_url or "")
+    if args.db_command == "upgrade":
+        store.migrate()
+    print(f"{mask_url(store.url)}: revision {store.revision()}")
+    return 0
