@@ -7,7 +7,7 @@ where there is one, the figure of the tool a user would otherwise pick.
 import importlib
 import sys
 
-ENTRIES = ("startup",)
+ENTRIES = ("startup", "explain", "drift")
 
 
 def main(argv: list[str]) -> int:
