@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Tests must not pick up a developer's .env or server configuration.
-for _var in [v for v in os.environ if v.startswith("MLOPS_") and v != "MLOPS_TEST_DATABASE_URL"]:
+for _var in [v for v in os.environ if v.startswith("MLOPS_") and v not in ("MLOPS_TEST_DATABASE_URL", "MLOPS_UPDATE_SNAPSHOT")]:
     del os.environ[_var]
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_mcp.core.encoding import FastEncoder
 from mlops_mcp.core.errors import InvalidInput
 from mlops_mcp.core.explain import (
     ExplainerCache,
-    _Encoder,
     explain_row,
     global_importance,
     importance_png,
@@ -85,7 +85,7 @@ def test_fast_transform_matches_sklearn(gbc, schema, X):
     rows.loc[rows.index[1], "home_team"] = None  # -> "__missing__", unknown to the encoder
     rows.loc[rows.index[2], "away_team"] = "XXX"  # unknown category -> all zeros
     raw = coerce_features(rows, schema)
-    encoder = _Encoder(gbc, schema)
+    encoder = FastEncoder(gbc, schema)
     encoder.check(raw)
     assert encoder.fast
     expected = np.asarray(gbc.named_steps["preprocess"].transform(raw))

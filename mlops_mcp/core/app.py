@@ -17,7 +17,7 @@ class MLOps:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # properties build on each other
 
     @cached_property
     def store(self) -> Any:
@@ -28,6 +28,62 @@ class MLOps:
             store = Store(self.settings.database_url or "")
             store.migrate()
             return store
+
+    @cached_property
+    def registry(self) -> Any:
+        """The MLflow-backed model registry (MLflow is imported on first use)."""
+        from mlops_mcp.core.registry import Registry
+
+        with self._lock:
+            return Registry(self.settings, self.store)
+
+    @cached_property
+    def predictor(self) -> Any:
+        from mlops_mcp.core.serving import Predictor
+
+        with self._lock:
+            return Predictor(self.registry, self.store, self.settings.max_predict_rows)
+
+    # -- registry operations (what the tools call) ---------------------------------------------
+    def train(self, actor: str = "library", progress: Any = None, **kwargs: Any) -> dict[str, Any]:
+        from mlops_mcp.core.training import train
+
+        extra = {"progress": progress} if progress is not None else {}
+        return train(
+            self.registry, self.settings.data_roots, actor=actor,
+            reference_rows=self.settings.reference_sample_rows, **extra, **kwargs,
+        )
+
+    def register(self, actor: str = "library", **kwargs: Any) -> dict[str, Any]:
+        from mlops_mcp.core.importing import register
+
+        return register(
+            self.registry, self.settings.data_roots, actor=actor, trust_pickle=self.settings.trust_pickle,
+            reference_rows=self.settings.reference_sample_rows, **kwargs,
+        )
+
+    def list_models(self) -> list[dict[str, Any]]:
+        from mlops_mcp.core.catalog import list_models
+
+        return list_models(self.registry)
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        from mlops_mcp.core.catalog import get_model
+
+        return get_model(self.registry, name)
+
+    def get_version(self, name: str, version: int) -> dict[str, Any]:
+        from mlops_mcp.core.catalog import get_version
+
+        return get_version(self.registry, name, version)
+
+    def compare_versions(self, name: str, version_a: int, version_b: int, dataset: str | None = None, target: str | None = None) -> dict[str, Any]:
+        from mlops_mcp.core.catalog import compare_versions
+
+        return compare_versions(self.registry, self.settings.data_roots, name, version_a, version_b, dataset, target)
+
+    def predict(self, model: str, rows: Any, request_keys: Any = None) -> Any:
+        return self.predictor.predict(model, rows, request_keys)
 
     def server_info(self) -> dict[str, Any]:
         import platform

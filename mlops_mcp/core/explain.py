@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.core.pipeline import FeatureSchema, coerce_features, feature_sources
+from mlops_mcp.core.encoding import FastEncoder
+from mlops_mcp.core.pipeline import FeatureSchema, coerce_features
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -156,113 +157,6 @@ class GlobalImportance:
 # raw rows <-> the matrix the model sees
 
 
-class _Encoder:
-    """Encodes coerced raw rows as a float matrix ``Z`` (one column per ORIGINAL feature) and
-    transforms ``Z`` to what the model sees, with the fitted preprocessor's own parameters.
-
-    Why: ``ColumnTransformer.transform`` costs ~12 ms for one row (pandas + validation overhead),
-    more than the whole single-row budget; the same arithmetic on numpy takes ~50 us. ``Z`` is
-    also the space the permutation explainer masks, so a categorical column is masked as ONE
-    column (never half a one-hot vector). Categoricals are coded as their index in the encoder's
-    categories (-1 = unknown, which one-hot encodes to all zeros like ``handle_unknown="ignore"``).
-    The fast path is checked against ``preprocess.transform`` when built; if it ever disagrees,
-    the sklearn transform is used instead.
-    """
-
-    def __init__(self, pipeline: Pipeline, schema: FeatureSchema) -> None:
-        self.pre = pipeline.named_steps["preprocess"]
-        self.features = list(schema.features)
-        self.sources = feature_sources(pipeline)
-        position = {f: i for i, f in enumerate(self.features)}
-        #: (transformed column, original column) 0/1 matrix: regrouping is one matrix product
-        self.membership = np.zeros((len(self.sources), len(self.features)))
-        self.membership[np.arange(len(self.sources)), [position[s] for s in self.sources]] = 1.0
-        self.num_cols: list[int] = []
-        self.num_fill = np.zeros(0)
-        self.num_mean = np.zeros(0)
-        self.num_scale = np.ones(0)
-        self.cat_cols: list[int] = []
-        self.cat_offsets: list[int] = []
-        self.cat_lookup: list[dict[str, int]] = []
-        self.cat_values: list[list[Any]] = []
-        self.cat_fill: list[str] = []
-        offset = 0
-        for name, transformer, columns in self.pre.transformers_:
-            if name == "remainder" or transformer == "drop":
-                continue
-            if name == "num":
-                scaler = transformer.named_steps["scale"]
-                self.num_cols = [position[c] for c in columns]
-                self.num_fill = np.asarray(transformer.named_steps["impute"].statistics_, dtype=float)
-                k = len(columns)
-                self.num_mean = np.asarray(scaler.mean_, dtype=float) if scaler.with_mean else np.zeros(k)
-                self.num_scale = np.asarray(scaler.scale_, dtype=float) if scaler.with_std else np.ones(k)
-                offset += k
-            elif name == "cat":
-                fill = transformer.named_steps["impute"].fill_value
-                for col, cats in zip(columns, transformer.named_steps["onehot"].categories_):
-                    values = list(cats)
-                    self.cat_cols.append(position[col])
-                    self.cat_offsets.append(offset)
-                    self.cat_values.append(values)
-                    self.cat_lookup.append({str(v): i for i, v in enumerate(values)})
-                    self.cat_fill.append(str(fill))
-                    offset += len(values)
-        self.n_out = offset
-        self.fast = True
-
-    def encode(self, raw: pd.DataFrame) -> np.ndarray:
-        """Coerced raw rows (see ``coerce_features``) -> ``Z``."""
-        values = raw.to_numpy(dtype=object)  # one conversion; column access on a 1-row frame is slow
-        z = np.empty(values.shape, dtype=float)
-        if self.num_cols:
-            z[:, self.num_cols] = values[:, self.num_cols].astype(float)
-        for j, lookup, fill in zip(self.cat_cols, self.cat_lookup, self.cat_fill):
-            z[:, j] = [lookup.get(fill if v is None else v, -1) for v in values[:, j]]
-        return z
-
-    def decode(self, z: np.ndarray) -> pd.DataFrame:
-        """``Z`` -> raw frame (unknown categories become a value the encoder ignores)."""
-        out: dict[str, Any] = {}
-        cats = dict(zip(self.cat_cols, self.cat_values))
-        for j, name in enumerate(self.features):
-            if j in cats:
-                values = cats[j]
-                out[name] = [values[int(c)] if c >= 0 else "\x00unknown" for c in z[:, j]]
-            else:
-                out[name] = z[:, j]
-        return pd.DataFrame(out)
-
-    def transform(self, z: np.ndarray) -> np.ndarray:
-        """``Z`` -> the preprocessor's output (dense float matrix)."""
-        if not self.fast:
-            return np.asarray(self.pre.transform(self.decode(z)), dtype=float)
-        n = z.shape[0]
-        out = np.zeros((n, self.n_out), dtype=float)
-        if self.num_cols:
-            x = z[:, self.num_cols]
-            x = np.where(np.isnan(x), self.num_fill, x)
-            out[:, : len(self.num_cols)] = (x - self.num_mean) / self.num_scale
-        rows = np.arange(n)
-        for j, offset in zip(self.cat_cols, self.cat_offsets):
-            codes = z[:, j].astype(np.intp)
-            known = codes >= 0
-            out[rows[known], offset + codes[known]] = 1.0
-        return out
-
-    def check(self, raw: pd.DataFrame) -> None:
-        """Use the fast transform only if it reproduces ``preprocess.transform`` on ``raw``."""
-        expected = np.asarray(self.pre.transform(raw), dtype=float)
-        fast = self.transform(self.encode(raw))
-        same = fast.shape == expected.shape and np.allclose(fast, expected, rtol=1e-9, atol=1e-9)
-        if not same:
-            self.fast = False
-
-    def regroup(self, phi: np.ndarray) -> np.ndarray:
-        """SHAP values over transformed columns (n, p_out, k) -> over original columns (n, p_in, k)."""
-        return np.einsum("npk,pf->nfk", phi, self.membership)
-
-
 # --------------------------------------------------------------------------------------------
 # explanation methods
 
@@ -292,7 +186,7 @@ class _Method:
 class _Entry:
     """Everything built once per model version: the encoder, the methods, the background."""
 
-    encoder: _Encoder
+    encoder: FastEncoder
     model: Any
     is_classifier: bool
     classes: list[Any]
@@ -481,7 +375,7 @@ def _tree_methods(model: Any, is_classifier: bool, x_bg: np.ndarray) -> tuple[_M
     return row_method, path_method
 
 
-def _permutation_method(encoder: _Encoder, model: Any, is_classifier: bool, z_bg: np.ndarray) -> _Method:
+def _permutation_method(encoder: FastEncoder, model: Any, is_classifier: bool, z_bg: np.ndarray) -> _Method:
     """Model-agnostic Shapley values by permutation over the ORIGINAL columns (Z space)."""
     n_features = len(encoder.features)
     max_evals = 10 * (2 * n_features + 1)  # 10 forward/backward permutations
@@ -545,7 +439,7 @@ def _build(pipeline: Pipeline, schema: FeatureSchema, background: pd.DataFrame |
     if missing:
         raise InvalidInput(f"background lacks model columns: {', '.join(missing)}", argument="background")
     raw_bg = coerce_features(background[schema.features], schema, argument="background")
-    encoder = _Encoder(pipeline, schema)
+    encoder = FastEncoder(pipeline, schema)
     small = _sample(raw_bg, BACKGROUND_ROWS).reset_index(drop=True)
     encoder.check(small)
     z_bg = encoder.encode(small)

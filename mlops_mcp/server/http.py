@@ -5,6 +5,7 @@ Binding anywhere but loopback without a token is refused: an MCP server that can
 promote models must not be open to a network by accident.
 """
 
+import functools
 import hmac
 import json
 import logging
@@ -110,6 +111,40 @@ def add_routes(mcp: MCPServer) -> None:
             "read_only": ops.settings.read_only,
         }
         return JSONResponse(body, status_code=200 if reachable else 503)
+
+    @mcp.custom_route("/v1/models/{name}/predict", methods=["POST"])
+    async def predict(request: Request) -> Response:
+        """REST prediction for applications: the same core path, log and auth as the `predict` tool.
+
+        Body: {"rows": [{...}, ...], "request_keys": [...]?, "alias": "challenger"? | "version": 3?}.
+        """
+        from mlops_mcp.core.errors import MLOpsError
+
+        name = request.path_params["name"]
+        try:
+            body = await request.json()
+        except Exception:
+            return JSONResponse({"error": "body must be JSON: {\"rows\": [{...}]}"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be a JSON object with 'rows'"}, status_code=400)
+        ref = name
+        if body.get("version") is not None:
+            ref = f"{name}/{body['version']}"
+        elif body.get("alias"):
+            ref = f"{name}@{body['alias']}"
+        try:
+            batch = await anyio.to_thread.run_sync(
+                functools.partial(ops.predict, ref, body.get("rows"), body.get("request_keys"))
+            )
+        except MLOpsError as exc:
+            status = {"not_found": 404, "forbidden": 403, "conflict": 409}.get(exc.kind, 422)
+            return JSONResponse({"error": str(exc), "kind": exc.kind}, status_code=status)
+        except Exception:
+            log.exception("REST predict failed for %s", ref)
+            return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
+        return JSONResponse(
+            {"model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows}
+        )
 
 
 def build_http_app(mcp: MCPServer, settings: Settings) -> ASGIApp:

@@ -5,4 +5,6 @@
 
 TOOLSETS: dict[str, str] = {
     "server": "mlops_mcp.tools.server_info",
+    "registry": "mlops_mcp.tools.registry",
+    "serving": "mlops_mcp.tools.serving",
 }

@@ -1,0 +1,204 @@
+"""Registering models trained elsewhere: an MLflow run or model URI, an MLflow model folder or a
+``.skops`` file inside the data roots, or (only when trusted) a pickle.
+
+A ``.skops`` file is loaded with only scikit-learn's and numpy's own types trusted; pickles run
+arbitrary code when loaded, so they are refused unless ``MLOPS_TRUST_PICKLE=true``.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound, listing
+from mlops_mcp.core.pipeline import FeatureSchema, coerce_features, infer_schema
+from mlops_mcp.core.reference import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
+from mlops_mcp.core.registry import TAG_REFERENCE, TAG_TASK, Registry, check_alias, check_name
+
+MODEL_SUFFIXES = (".skops", ".joblib", ".pkl", ".pickle", "")
+
+
+def register(
+    registry: Registry,
+    roots: list[Path],
+    *,
+    model: str,
+    source: str,
+    description: str | None,
+    reference_dataset: str | None,
+    alias: str | None,
+    tags: dict[str, str],
+    actor: str,
+    trust_pickle: bool,
+    reference_rows: int,
+) -> dict[str, Any]:
+    from mlops_mcp.core.training import log_and_register
+
+    check_name(model)
+    if alias is not None:
+        check_alias(alias)
+    bad_tags = [k for k in tags if k.startswith("mlops.")]
+    if bad_tags:
+        raise InvalidInput(f"tag names starting with 'mlops.' are reserved: {listing(bad_tags)}", argument="tags")
+    reference_frame = None
+    if reference_dataset is not None:
+        reference_frame = read_frame(resolve_path(reference_dataset, roots, argument="reference_dataset"), argument="reference_dataset")
+
+    if source.startswith(("runs:/", "models:/")):
+        version = _register_uri(registry, model, source, description, tags)
+        if reference_frame is not None:
+            _attach_reference(registry, model, version, reference_frame, reference_rows)
+    else:
+        path = resolve_path(source, roots, argument="source", suffixes=MODEL_SUFFIXES)
+        fitted = _load_local(path, trust_pickle)
+        schema, reference = _schema_and_reference(fitted, reference_frame, reference_rows)
+        task = "classification" if hasattr(fitted, "predict_proba") else "regression"
+        schema.task = task
+        if not schema.features:
+            raise InvalidInput(
+                f"'{path.name}' does not record its input columns; pass reference_dataset "
+                "(rows with the model's input columns) so it can be served and checked for drift",
+                argument="reference_dataset",
+            )
+        example = coerce_features(reference[schema.features].head(50), schema) if reference is not None else None
+        version = log_and_register(
+            registry,
+            model=model,
+            fitted=fitted,
+            schema=schema,
+            reference=reference,
+            n_source_rows=len(reference_frame) if reference_frame is not None else 0,
+            params={"source": source},
+            metrics={},
+            tags={**tags, TAG_TASK: task, "mlops.source": source},
+            description=description,
+            example=example,
+        )
+    alias_result = None
+    if alias is not None:
+        alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
+    return {"model": model, "version": version, "source": source, "alias": alias_result,
+            "reference_rows": None if reference_frame is None else min(len(reference_frame), reference_rows)}
+
+
+def _register_uri(registry: Registry, model: str, source: str, description: str | None, tags: dict[str, str]) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from mlops_mcp.core.training import _ensure_registered_model
+
+    client = registry.client
+    run_id = None
+    if source.startswith("runs:/"):
+        rest = source[len("runs:/") :]
+        run_id = rest.split("/", 1)[0]
+        try:
+            client.get_run(run_id)
+        except MlflowException:
+            raise NotFound(f"no MLflow run '{run_id}' on {registry.settings.tracking_uri}", argument="source") from None
+    else:
+        from mlops_mcp.core.registry import ModelRef
+
+        ref = ModelRef.parse(source, argument="source")
+        mv = registry.resolve(ref, argument="source")
+        source = registry.client.get_model_version_download_uri(mv.name, mv.version)
+        run_id = mv.run_id
+    _ensure_registered_model(registry, model)
+    try:
+        mv = client.create_model_version(model, source=source, run_id=run_id, tags=tags, description=description)
+    except MlflowException as exc:
+        raise InvalidInput(f"MLflow refused '{source}': {exc.message}", argument="source") from None
+    try:
+        registry.load(mv)
+    except Exception as exc:
+        client.delete_model_version(model, mv.version)
+        raise InvalidInput(f"'{source}' is not a loadable MLflow model: {exc}", argument="source") from None
+    return int(mv.version)
+
+
+def _load_local(path: Path, trust_pickle: bool) -> Any:
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        if not (path / "MLmodel").exists():
+            raise InvalidInput(f"'{path.name}' is a folder without an MLmodel file (not an MLflow model)", argument="source")
+        import mlflow.sklearn
+
+        try:
+            return mlflow.sklearn.load_model(str(path))
+        except Exception as exc:
+            raise InvalidInput(f"cannot load the MLflow model in '{path.name}' as scikit-learn: {exc}", argument="source") from None
+    if suffix == ".skops":
+        import skops.io as sio
+
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if not _known_safe(t)]
+        if untrusted:
+            raise Forbidden(
+                f"'{path.name}' contains types that are not scikit-learn's or numpy's: {listing(untrusted)}; "
+                "loading them could run code, so it is refused",
+                argument="source",
+            )
+        return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    if suffix in (".pkl", ".pickle", ".joblib"):
+        if not trust_pickle:
+            raise Forbidden(
+                f"'{path.name}' is a pickle: loading one runs arbitrary code. Save the model with skops "
+                "(skops.io.dump) or as an MLflow model, or set MLOPS_TRUST_PICKLE=true for files you trust",
+                argument="source",
+            )
+        import joblib
+
+        return joblib.load(path)
+    raise InvalidInput(
+        f"'{path.name}': accepted sources are runs:/..., models:/..., an MLflow model folder, a .skops file "
+        "(or .pkl/.joblib with MLOPS_TRUST_PICKLE=true)",
+        argument="source",
+    )
+
+
+def _known_safe(type_name: str) -> bool:
+    return type_name.startswith(("sklearn.", "numpy.", "scipy.sparse")) or type_name in ("builtins.slice",)
+
+
+def _schema_and_reference(
+    fitted: Any, frame: Any, reference_rows: int
+) -> tuple[FeatureSchema, Any]:
+    names = getattr(fitted, "feature_names_in_", None)
+    if frame is None:
+        if names is None:
+            return FeatureSchema(features=[], kinds={}, dtypes={}), None
+        cols = [str(n) for n in names]
+        return FeatureSchema(features=cols, kinds={c: "numeric" for c in cols}, dtypes={c: "float64" for c in cols}), None
+    features = [str(n) for n in names] if names is not None else None
+    if features is not None:
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise InvalidInput(f"reference data lacks the model's columns {listing(missing)}", argument="reference_dataset")
+    schema = infer_schema(frame, target=None, features=features)
+    sample = sample_rows(frame[schema.features], reference_rows)
+    from mlops_mcp.core.training import prediction_scores
+
+    task = "classification" if hasattr(fitted, "predict_proba") else "regression"
+    try:
+        sample[PREDICTION_COLUMN] = prediction_scores(fitted, task, coerce_features(sample[schema.features], schema))
+    except Exception as exc:
+        raise InvalidInput(f"the model cannot predict on the reference data: {exc}", argument="reference_dataset") from None
+    return schema, sample
+
+
+def _attach_reference(registry: Registry, model: str, version: int, frame: Any, reference_rows: int) -> None:
+    """Give a version registered from a URI its reference profile: a new run holds it."""
+    import tempfile
+
+    mv = registry.version(model, version)
+    loaded = registry.load(mv)
+    missing = [c for c in loaded.schema.features if c not in frame.columns]
+    if missing:
+        registry.client.delete_model_version(model, str(version))
+        raise InvalidInput(f"reference data lacks the model's columns {listing(missing)}", argument="reference_dataset")
+    schema = infer_schema(frame, target=None, features=loaded.schema.features)
+    sample = sample_rows(frame[schema.features], reference_rows)
+    client = registry.client
+    run = client.create_run(registry.experiment_id(model), run_name=f"{model}-v{version}-reference")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_profile(Path(tmp) / ARTIFACT_DIR, sample, schema, len(frame))
+        client.log_artifacts(run.info.run_id, str(Path(tmp) / ARTIFACT_DIR), ARTIFACT_DIR)
+    client.set_terminated(run.info.run_id)
+    client.set_model_version_tag(model, str(version), TAG_REFERENCE, f"{run.info.artifact_uri}/{ARTIFACT_DIR}")

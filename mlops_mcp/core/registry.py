@@ -1,0 +1,487 @@
+"""The model registry: MLflow's, through its public client API, with aliases (never stages).
+
+MLflow knows where an alias points now, not where it pointed before: every move made here is also
+written to the store's ``alias_events``, and moves made outside (a notebook's ``MlflowClient``)
+are noticed and recorded as ``observed`` the next time the alias is read here. Rollback walks
+that history.
+"""
+
+import logging
+import re
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_mcp.core.config import Settings
+from mlops_mcp.core.errors import Conflict, InvalidInput, NotFound, listing
+from mlops_mcp.core.pipeline import FeatureSchema
+from mlops_mcp.core.reference import ARTIFACT_DIR, ReferenceProfile, read_profile, read_schema
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops_mcp.core.store import Store
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+DEFAULT_ALIAS = "champion"
+EXPERIMENT_PREFIX = "mlops-mcp/"
+TAG_REFERENCE = "mlops.reference"
+TAG_TASK = "mlops.task"
+TAG_TARGET = "mlops.target"
+TAG_ESTIMATOR = "mlops.estimator"
+TAG_DATASET = "mlops.dataset"
+TAG_PARENT = "mlops.parent_version"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``name`` (its champion), ``name@alias`` or ``name/version``; ``models:/`` URIs work too."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, argument: str = "model", default_alias: str | None = DEFAULT_ALIAS) -> "ModelRef":
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("give a registered model name, e.g. 'nba-win', 'nba-win@challenger' or 'nba-win/3'", argument=argument)
+        raw = text.strip()
+        if raw.startswith("models:/"):
+            raw = raw[len("models:/") :]
+        name, version, alias = raw, None, None
+        if "@" in raw:
+            name, alias = raw.split("@", 1)
+            check_alias(alias, argument)
+        elif "/" in raw:
+            name, v = raw.rsplit("/", 1)
+            v = v[1:] if v[:1] in ("v", "V") else v
+            if not v.isdigit() or int(v) < 1:
+                raise InvalidInput(f"'{text}': the part after '/' must be a version number (e.g. 'nba-win/3')", argument=argument)
+            version = int(v)
+        check_name(name, argument)
+        if version is None and alias is None:
+            alias = default_alias
+        return cls(name, version, alias)
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}/{self.version}"
+        return f"{self.name}@{self.alias}" if self.alias else self.name
+
+
+def check_name(name: str, argument: str = "model") -> str:
+    if not NAME_RE.match(name or ""):
+        raise InvalidInput(
+            f"'{name}' is not a valid model name: use letters, digits, '-', '_' or '.', up to 128 characters",
+            argument=argument,
+        )
+    return name
+
+
+def check_alias(alias: str, argument: str = "alias") -> str:
+    if not ALIAS_RE.match(alias or "") or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        raise InvalidInput(
+            f"'{alias}' is not a valid alias: start with a letter, then letters, digits, '_' or '-' "
+            "('latest' and 'v<number>' are reserved by MLflow); e.g. champion, challenger, shadow",
+            argument=argument,
+        )
+    return alias
+
+
+@dataclass
+class LoadedModel:
+    """A version ready to serve: the fitted model, what it expects, and what it is."""
+
+    name: str
+    version: int
+    model: Any  # a scikit-learn estimator/pipeline, or an MLflow pyfunc model
+    flavor: str  # "sklearn" or "pyfunc"
+    schema: FeatureSchema
+    task: str
+    classes: list[Any] | None
+    run_id: str | None
+    reference_dir: Path | None
+    encoder: Any = None  # FastEncoder for our pipelines, verified against sklearn at load
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def is_pipeline(self) -> bool:
+        return self.flavor == "sklearn" and hasattr(self.model, "named_steps") and "preprocess" in self.model.named_steps
+
+
+class Registry:
+    """All registry reads and alias moves. One per engine; thread-safe."""
+
+    def __init__(self, settings: Settings, store: "Store") -> None:
+        self.settings = settings
+        self.store = store
+        self._cache: OrderedDict[tuple[str, int, int], LoadedModel] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._load_locks: dict[tuple[str, int, int], threading.Lock] = {}
+        self.cache_size = 16
+
+    # -- MLflow access ------------------------------------------------------------------------
+    @cached_property
+    def client(self) -> "MlflowClient":
+        import os
+
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        from mlflow import MlflowClient
+
+        uri = self.settings.tracking_uri
+        if uri and uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def experiment_id(self, model: str) -> str:
+        """The MLflow experiment holding this model's training runs (created on first use)."""
+        name = EXPERIMENT_PREFIX + model
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        uri = self.settings.tracking_uri or ""
+        if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+            assert self.settings.artifact_root is not None
+            self.settings.artifact_root.mkdir(parents=True, exist_ok=True)
+            location = self.settings.artifact_root.as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # created concurrently by another call
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def model_names(self) -> list[str]:
+        return sorted(m.name for m in self._search_models())
+
+    def _search_models(self) -> list[Any]:
+        out: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_registered_models(max_results=200, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def registered_model(self, name: str, argument: str = "model") -> Any:
+        from mlflow.exceptions import MlflowException
+
+        check_name(name, argument)
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if _is_not_found(exc):
+                raise NotFound(
+                    f"no registered model '{name}'; models: {listing(self.model_names())}. "
+                    "Train one with train_model or register one with register_model",
+                    argument=argument,
+                ) from None
+            raise
+
+    def versions(self, name: str) -> list["ModelVersion"]:
+        """All versions, newest first."""
+        found = self.client.search_model_versions(f"name = '{name}'", max_results=10_000)
+        return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+    def version(self, name: str, version: int, argument: str = "version") -> "ModelVersion":
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            if not _is_not_found(exc):
+                raise
+        self.registered_model(name)
+        existing = [int(v.version) for v in self.versions(name)]
+        raise NotFound(f"model '{name}' has no version {version}; versions: {listing(existing)}", argument=argument)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        model = self.registered_model(name)
+        return {a: int(v) for a, v in (model.aliases or {}).items()}
+
+    def resolve(self, ref: ModelRef, argument: str = "model") -> "ModelVersion":
+        """The ModelVersion a reference points at now (an alias is looked up on every call, so a
+        move made anywhere takes effect on the very next prediction)."""
+        from mlflow.exceptions import MlflowException
+
+        if ref.version is not None:
+            return self.version(ref.name, ref.version, argument=argument)
+        assert ref.alias is not None
+        try:
+            return self.client.get_model_version_by_alias(ref.name, ref.alias)
+        except MlflowException as exc:
+            if not _is_not_found(exc):
+                raise
+        aliases = self.aliases(ref.name)  # raises NotFound for an unknown model
+        versions = [int(v.version) for v in self.versions(ref.name)]
+        hint = f"aliases: {listing(f'{a} -> v{v}' for a, v in sorted(aliases.items()))}"
+        if not aliases:
+            hint = "it has no aliases yet; promote a version with set_model_alias"
+        raise NotFound(
+            f"model '{ref.name}' has no alias '{ref.alias}'; {hint}; versions: {listing(versions)}. "
+            f"Use '{ref.name}/<version>' to name a version directly",
+            argument=argument,
+        )
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(self, mv: "ModelVersion") -> LoadedModel:
+        """The served form of a version, cached per (name, version, creation time)."""
+        key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0))
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            lock = self._load_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    return hit
+            loaded = self._load(mv)
+            with self._cache_lock:
+                self._cache[key] = loaded
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            return loaded
+
+    def _load(self, mv: "ModelVersion") -> LoadedModel:
+        import mlflow.artifacts
+        import yaml
+
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=self.client.get_model_version_download_uri(mv.name, mv.version),
+                tracking_uri=self.settings.tracking_uri,
+            )
+        )
+        meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").exists() else {}
+        flavors = meta.get("flavors", {})
+        if "sklearn" in flavors:
+            import mlflow.sklearn
+
+            model: Any = mlflow.sklearn.load_model(str(local))
+            flavor = "sklearn"
+        else:
+            import mlflow.pyfunc
+
+            model = mlflow.pyfunc.load_model(str(local))
+            flavor = "pyfunc"
+        reference_dir = self.reference_dir(mv)
+        schema = read_schema(reference_dir) if reference_dir else _schema_from_model(model, meta, flavor)
+        tags = mv.tags or {}
+        task = tags.get(TAG_TASK) or schema.task or ("classification" if hasattr(model, "predict_proba") else "regression")
+        classes = list(getattr(model, "classes_", [])) or schema.classes
+        classes = [_plain(c) for c in classes] if classes else None
+        loaded = LoadedModel(mv.name, int(mv.version), model, flavor, schema, task, classes, mv.run_id, reference_dir)
+        if loaded.is_pipeline and reference_dir is not None:
+            loaded.encoder = _verified_encoder(model, schema, reference_dir)
+        return loaded
+
+    # -- reference profiles -------------------------------------------------------------------
+    def reference_dir(self, mv: "ModelVersion") -> Path | None:
+        """Local copy of the version's reference profile (downloaded once), or None if it has none."""
+        uri = (mv.tags or {}).get(TAG_REFERENCE)
+        if not uri:
+            return None
+        target = self.settings.home / "cache" / "reference" / mv.name / str(mv.version)
+        if (target / "schema.json").exists():
+            return target
+        import mlflow.artifacts
+
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp), tracking_uri=self.settings.tracking_uri)
+        inner = next((p.parent for p in tmp.rglob("schema.json")), None)
+        if inner is None:
+            log.warning("reference profile of %s/%s at %s has no schema.json", mv.name, mv.version, uri)
+            return None
+        shutil.rmtree(target, ignore_errors=True)
+        inner.rename(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def reference(self, mv: "ModelVersion", argument: str = "model") -> ReferenceProfile:
+        folder = self.reference_dir(mv)
+        if folder is None:
+            raise NotFound(
+                f"version {mv.version} of '{mv.name}' has no reference profile (it was registered without "
+                "reference_dataset); pass reference data explicitly, or register it again with reference_dataset",
+                argument=argument,
+            )
+        return read_profile(folder)
+
+    # -- alias moves and their history --------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str | None, kind: str = "set") -> dict[str, Any]:
+        """Point ``alias`` at ``version`` and record the move; returns from/to versions."""
+        check_alias(alias)
+        self.version(name, version)  # NotFound names the versions that exist
+        current = self.sync_alias(name, alias, actor)
+        if current == version:
+            return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": False}
+        self._move(name, alias, current, version, kind, actor, reason)
+        return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": True}
+
+    def _move(self, name: str, alias: str, current: int | None, version: int | None, kind: str, actor: str, reason: str | None) -> None:
+        """Move in MLflow, then record; if recording fails the MLflow move is undone (no event
+        without the move, no move without the event)."""
+        from mlops_mcp.core.store.tables import AliasEvent
+
+        if version is None:
+            self.client.delete_registered_model_alias(name, alias)
+        else:
+            self.client.set_registered_model_alias(name, alias, str(version))
+        try:
+            with self.store.write() as session:
+                session.add(
+                    AliasEvent(
+                        model=name, alias=alias, from_version=current, to_version=version,
+                        kind=kind, at=datetime.now(UTC), actor=actor, reason=reason,
+                    )
+                )
+        except BaseException:
+            if current is None:
+                self.client.delete_registered_model_alias(name, alias)
+            else:
+                self.client.set_registered_model_alias(name, alias, str(current))
+            raise
+
+    def sync_alias(self, name: str, alias: str, actor: str) -> int | None:
+        """Where the alias points in MLflow now; a move made outside this server is recorded."""
+        current = self.aliases(name).get(alias)
+        last = self._events(name, alias)[-1:] or None
+        recorded = last[0].to_version if last else None
+        if current != recorded and (last is not None or current is not None):
+            from mlops_mcp.core.store.tables import AliasEvent
+
+            with self.store.write() as session:
+                session.add(
+                    AliasEvent(
+                        model=name, alias=alias, from_version=recorded, to_version=current, kind="observed",
+                        at=datetime.now(UTC), actor="outside mlops-mcp",
+                        reason=f"noticed while {actor} used the model: moved outside this server",
+                    )
+                )
+        return current
+
+    def _events(self, name: str, alias: str | None = None) -> list[Any]:
+        from sqlalchemy import select
+
+        from mlops_mcp.core.store.tables import AliasEvent
+
+        query = select(AliasEvent).where(AliasEvent.model == name)
+        if alias is not None:
+            query = query.where(AliasEvent.alias == alias)
+        with self.store.read() as session:
+            return list(session.scalars(query.order_by(AliasEvent.id)).all())
+
+    def rollback_target(self, name: str, alias: str) -> tuple[int | None, int]:
+        """(current version, version to go back to). Rollbacks undo promotions one by one, so
+        after v1 -> v2 -> v3, two rollbacks lead to v2 and then v1."""
+        current = self.sync_alias(name, alias, "rollback")
+        if current is None:
+            aliases = self.aliases(name)
+            raise NotFound(f"model '{name}' has no alias '{alias}' to roll back; aliases: {listing(aliases)}", argument="alias")
+        stack: list[int | None] = []
+        for e in self._events(name, alias):
+            if e.kind == "rollback":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            if not stack and e.from_version is not None:
+                stack.append(e.from_version)
+            if e.to_version is None:
+                stack = []
+            else:
+                stack.append(e.to_version)
+        previous = [v for v in stack[:-1] if v is not None and v != current]
+        if not previous:
+            raise Conflict(
+                f"'{name}@{alias}' (now v{current}) has no earlier version in its history to roll back to; "
+                "pass to_version to choose one",
+                argument="alias",
+            )
+        return current, previous[-1]
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        self.registered_model(name)
+        for alias in self.aliases(name):
+            self.sync_alias(name, alias, "history")
+        return [
+            {
+                "alias": e.alias, "from_version": e.from_version, "to_version": e.to_version, "kind": e.kind,
+                "at": e.at, "actor": e.actor, "reason": e.reason,
+            }
+            for e in reversed(self._events(name))
+        ]
+
+    def run_metrics(self, run_id: str | None) -> dict[str, float]:
+        if not run_id:
+            return {}
+        try:
+            return dict(self.client.get_run(run_id).data.metrics)
+        except Exception:  # a run deleted or on another tracking server
+            return {}
+
+
+def _verified_encoder(model: Any, schema: FeatureSchema, reference_dir: Path) -> Any:
+    """The numpy fast path for a pipeline, or None if it does not reproduce sklearn exactly."""
+    try:
+        from mlops_mcp.core.encoding import FastEncoder
+        from mlops_mcp.core.pipeline import coerce_features
+        from mlops_mcp.core.reference import read_profile
+
+        sample = read_profile(reference_dir).sample.head(500)
+        encoder = FastEncoder(model, schema)
+        encoder.check(coerce_features(sample[schema.features], schema))
+        return encoder if encoder.fast else None
+    except Exception:  # any surprise: serve through sklearn itself
+        log.warning("fast encoder unavailable for this model; using the sklearn transform", exc_info=True)
+        return None
+
+
+def _is_not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "") or ""
+    return "RESOURCE_DOES_NOT_EXIST" in code or "NOT_FOUND" in code or "not found" in str(exc).lower()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars, for JSON."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _schema_from_model(model: Any, meta: dict[str, Any], flavor: str) -> FeatureSchema:
+    """For versions registered without a reference: the input schema from the MLflow signature,
+    else from scikit-learn's ``feature_names_in_``."""
+    import json
+
+    inputs = (meta.get("signature") or {}).get("inputs")
+    if inputs:
+        spec = json.loads(inputs) if isinstance(inputs, str) else inputs
+        names = [c.get("name") for c in spec if c.get("name")]
+        if names:
+            kinds = {c["name"]: ("categorical" if c.get("type") in ("string", "boolean") else "numeric") for c in spec if c.get("name")}
+            return FeatureSchema(features=names, kinds=kinds, dtypes={n: str(kinds[n]) for n in names})  # type: ignore[arg-type]
+    names_in = getattr(model, "feature_names_in_", None)
+    if names_in is not None:
+        names = [str(n) for n in names_in]
+        return FeatureSchema(features=names, kinds={n: "numeric" for n in names}, dtypes={n: "float64" for n in names})
+    raise InvalidInput(
+        "the model has no input schema (no MLflow signature, no feature names); register it with "
+        "reference_dataset so its columns are known",
+        argument="model",
+    )

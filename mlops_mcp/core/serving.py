@@ -1,0 +1,267 @@
+"""Serving predictions and logging every one of them.
+
+A request names a model (``name`` = its champion, ``name@alias``, ``name/version``) and brings up to
+``max_predict_rows`` feature rows. Rows are checked against the version's schema before any
+model work; each row gets a ``prediction_id``; all rows of a request are logged in one
+transaction (model, version, variant, inputs, output, latency, time, request key), which is what
+feedback, performance tracking, drift on live data and experiments join on.
+
+Routing (A/B arms, shadows) plugs in through :class:`Router`: given the resolved request it may
+assign rows to other versions; without one, every row goes to the named version.
+"""
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.pipeline import coerce_features
+from mlops_mcp.core.registry import LoadedModel, ModelRef, Registry
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from mlops_mcp.core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Assignment:
+    """Which version answers a group of rows, under which variant name and experiment."""
+
+    version: int
+    variant: str | None
+    rows: list[int]
+    experiment_id: int | None = None
+
+
+class Router(Protocol):
+    def route(self, ref: ModelRef, version: int, n_rows: int, request_keys: Sequence[str | None]) -> list[Assignment] | None:
+        """Assignments for this request, or None to let the named version answer every row."""
+
+    def after(self, ref: ModelRef, rows: list[dict[str, Any]], result: "PredictionBatch") -> None:
+        """Called once the answer is logged (shadow scoring hooks in here)."""
+
+
+@dataclass
+class PredictionBatch:
+    model: str
+    requested: str
+    rows: list[dict[str, Any]]
+    versions: list[int]
+    latency_ms: float
+    task: str
+    classes: list[Any] | None
+    ids: list[str] = field(default_factory=list)
+
+
+def parse_rows(rows: Any, max_rows: int) -> list[dict[str, Any]]:
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInput("give a non-empty list of feature rows, e.g. [{\"pace\": 101.2, \"home_team\": \"BOS\"}]", argument="rows")
+    if len(rows) > max_rows:
+        raise InvalidInput(f"{len(rows)} rows is more than the {max_rows} one call accepts; split the batch", argument="rows")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InvalidInput(f"row {i} is a {type(row).__name__}, not an object of column: value", argument="rows")
+    return rows
+
+
+def check_columns(rows: list[dict[str, Any]], expected: list[str]) -> None:
+    """Every row must carry exactly the model's columns (null values are fine: they are imputed)."""
+    want = set(expected)
+    for i, row in enumerate(rows):
+        keys = row.keys()
+        if keys != want:
+            missing = sorted(want - set(keys))
+            extra = sorted(set(keys) - want)
+            parts = []
+            if missing:
+                parts.append(f"missing {listing(missing)}")
+            if extra:
+                parts.append(f"unknown {listing(extra)}")
+            raise InvalidInput(
+                f"row {i}: {'; '.join(parts)}; the model expects exactly: {listing(expected, 60)}", argument="rows"
+            )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _json_safe(value.item())
+    return value
+
+
+class Predictor:
+    def __init__(self, registry: Registry, store: "Store", max_rows: int) -> None:
+        self.registry = registry
+        self.store = store
+        self.max_rows = max_rows
+        self.router: Router | None = None
+
+    def predict(
+        self,
+        model: str,
+        rows: Any,
+        request_keys: Sequence[str | None] | None = None,
+        log_predictions: bool = True,
+    ) -> PredictionBatch:
+        started = time.perf_counter()
+        rows = parse_rows(rows, self.max_rows)
+        if request_keys is not None:
+            if len(request_keys) != len(rows):
+                raise InvalidInput(
+                    f"{len(request_keys)} request keys for {len(rows)} rows; give one key per row (or none)",
+                    argument="request_keys",
+                )
+            request_keys = [None if k is None else str(k)[:256] for k in request_keys]
+        ref = ModelRef.parse(model)
+        mv = self.registry.resolve(ref)
+        loaded = self.registry.load(mv)
+        check_columns(rows, loaded.schema.features)
+        frame = prepare(loaded, rows)
+        keys = list(request_keys) if request_keys is not None else [None] * len(rows)
+        assignments = self.router.route(ref, loaded.version, len(rows), keys) if self.router else None
+        if not assignments:
+            assignments = [Assignment(loaded.version, ref.alias, list(range(len(rows))))]
+
+        outputs: list[dict[str, Any]] = [{} for _ in rows]
+        versions = [0] * len(rows)
+        for a in assignments:
+            model_for = loaded if a.version == loaded.version else self.registry.load(self.registry.version(ref.name, a.version))
+            whole = model_for is loaded and len(a.rows) == len(rows)
+            part = frame if whole else prepare(model_for, [rows[i] for i in a.rows])
+            for i, out in zip(a.rows, score_rows(model_for, part)):
+                outputs[i] = {**out, "version": a.version, "variant": a.variant, "experiment_id": a.experiment_id}
+                versions[i] = a.version
+        latency_ms = (time.perf_counter() - started) * 1000
+        ids = [uuid.uuid4().hex for _ in rows]
+        now = datetime.now(UTC)
+        if log_predictions:
+            self._log(ref.name, rows, outputs, ids, keys, latency_ms, now)
+        result_rows = [
+            {"prediction_id": pid, **{k: v for k, v in out.items() if k != "experiment_id"}} for pid, out in zip(ids, outputs)
+        ]
+        batch = PredictionBatch(ref.name, str(ref), result_rows, versions, latency_ms, loaded.task, loaded.classes, ids)
+        if self.router is not None:
+            try:
+                self.router.after(ref, rows, batch)
+            except Exception:  # a shadow's failure never reaches the caller
+                log.exception("post-prediction hook failed for %s", ref)
+        return batch
+
+    def _log(
+        self,
+        name: str,
+        rows: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        ids: list[str],
+        keys: list[str | None],
+        latency_ms: float,
+        now: datetime,
+    ) -> None:
+        from sqlalchemy import insert
+
+        from mlops_mcp.core.store.tables import Prediction
+
+        n = len(rows)
+        records = [
+            {
+                "id": pid,
+                "model": name,
+                "version": out["version"],
+                "variant": out.get("variant"),
+                "experiment_id": out.get("experiment_id"),
+                "request_key": key,
+                "inputs": {k: _json_safe(v) for k, v in row.items()},
+                "output": out["prediction"],
+                "score": out.get("score"),
+                "probabilities": out.get("probabilities"),
+                "latency_ms": latency_ms,
+                "batch_size": n,
+                "created_at": now,
+            }
+            for pid, row, out, key in zip(ids, rows, outputs, keys)
+        ]
+        with self.store.write() as session:
+            session.execute(insert(Prediction), records)
+
+
+FAST_ROWS = 256  # up to this many rows, skip pandas entirely
+
+
+def prepare(loaded: LoadedModel, rows: list[dict[str, Any]]) -> Any:
+    """Checked model input: the fast path's transformed matrix, or a coerced DataFrame."""
+    encoder = loaded.encoder
+    if encoder is not None and len(rows) <= FAST_ROWS:
+        return encoder.transform(encoder.encode_records(rows))
+    import pandas as pd
+
+    frame = coerce_features(pd.DataFrame.from_records(rows, columns=loaded.schema.features), loaded.schema)
+    return encoder.transform(encoder.encode(frame)) if encoder is not None else frame
+
+
+def score_rows(loaded: LoadedModel, data: Any) -> list[dict[str, Any]]:
+    """Predictions for prepared rows (see :func:`prepare`): label (+ probabilities, score) or value."""
+    model = loaded.model
+    if loaded.encoder is not None and not hasattr(data, "iloc"):
+        model = model.named_steps["model"]  # the matrix is already what the final step sees
+    if loaded.task == "classification" and loaded.flavor == "sklearn" and hasattr(model, "predict_proba"):
+        with loaded.lock:  # some estimators are not safe to call from several threads at once
+            proba = model.predict_proba(data)
+        classes = loaded.classes or list(range(proba.shape[1]))
+        labels = [classes[j] for j in proba.argmax(axis=1)]
+        names = [str(c) for c in classes]
+        binary = len(classes) == 2
+        scores = proba[:, 1] if binary else proba.max(axis=1)
+        return [
+            {
+                "prediction": _json_safe(label),
+                "probabilities": {n: round(float(p), 6) for n, p in zip(names, row)},
+                "score": float(s),
+            }
+            for label, row, s in zip(labels, proba, scores)
+        ]
+    with loaded.lock:
+        raw = model.predict(data)
+    values = _to_list(raw)
+    if loaded.task == "classification":
+        return [{"prediction": _json_safe(v), "probabilities": None, "score": None} for v in values]
+    return [{"prediction": _json_safe(float(v)), "probabilities": None, "score": float(v)} for v in values]
+
+
+def _to_list(raw: Any) -> list[Any]:
+    if hasattr(raw, "to_numpy"):
+        raw = raw.to_numpy()
+    if hasattr(raw, "ndim") and raw.ndim > 1:
+        raw = raw[:, 0]
+    return list(raw)
+
+
+def summarize(batch: PredictionBatch) -> dict[str, Any]:
+    """Small headline figures of a batch, for results that cannot list every row."""
+    import numpy as np
+
+    preds = [r["prediction"] for r in batch.rows]
+    summary: dict[str, Any] = {"rows": len(preds), "versions": sorted(set(batch.versions))}
+    if batch.task == "classification":
+        values, counts = np.unique(np.asarray([str(p) for p in preds]), return_counts=True)
+        summary["predicted_classes"] = {str(v): int(c) for v, c in zip(values, counts)}
+        scores = [r.get("score") for r in batch.rows if r.get("score") is not None]
+        if scores:
+            summary["mean_score"] = round(float(np.mean(scores)), 4)
+    else:
+        arr = np.asarray(preds, dtype=float)
+        summary.update(
+            mean=round(float(arr.mean()), 4),
+            min=round(float(arr.min()), 4),
+            max=round(float(arr.max()), 4),
+        )
+    return summary

@@ -1,0 +1,302 @@
+"""The registry through a real MCP client: train, promote, predict, roll back; MLflow seen from
+outside; concurrency; confirmation; bad input. Numbers are checked against the model loaded
+independently with mlflow.sklearn."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pandas as pd
+import pytest
+from mcp import Client
+from mcp.types import ElicitResult
+
+from mlops_mcp.core.config import Settings
+from mlops_mcp.server.app import build_server
+from tests.conftest import tool_error_text
+
+pytestmark = pytest.mark.anyio
+EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
+FEATURES_DROP = EXCLUDE + ["home_win"]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One home with data and a two-version model, shared by the module (MLflow setup is slow)."""
+    home = tmp_path_factory.mktemp("registry") / "home"
+    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    ops = server.ops
+    ops.generate_demo_data(seasons=3, games_per_season=300, rule_change_season=2023)
+    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
+    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    yield server
+    ops.close()
+
+
+@pytest.fixture
+async def mc(shared: Any) -> Any:
+    async with Client(shared) as c:
+        yield c
+
+
+def recent_rows(server: Any, n: int = 5) -> list[dict[str, Any]]:
+    frame = pd.read_parquet(server.ops.settings.data_roots[0] / "nba" / "recent.parquet")
+    return json.loads(frame.drop(columns=FEATURES_DROP).head(n).to_json(orient="records"))
+
+
+def prediction_count(server: Any, model: str) -> int:
+    from sqlalchemy import func, select
+
+    from mlops_mcp.core.store.tables import Prediction
+
+    with server.ops.store.read() as s:
+        return int(s.scalar(select(func.count()).select_from(Prediction).where(Prediction.model == model)))
+
+
+async def test_train_promote_predict_rollback_cycle(mc: Client, shared: Any) -> None:
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    first = await mc.call_tool(
+        "train_model",
+        {"model": "cycle", "dataset": "nba/train.parquet", "target": "home_win", "exclude": EXCLUDE, "alias": "champion"},
+        progress_callback=on_progress,
+    )
+    assert not first.is_error, first.content
+    v1 = first.structured_content
+    assert v1["version"] == 1 and v1["task"] == "classification" and v1["alias"]["to_version"] == 1
+    assert set(v1["metrics"]) == {"accuracy", "f1", "roc_auc", "log_loss"}
+    assert 0.5 < v1["metrics"]["accuracy"] < 0.8 and progress and progress[-1] == 100.0
+    assert v1["reference_rows"] == 600 and "home_team" in v1["categorical"]
+
+    second = await mc.call_tool(
+        "train_model",
+        {"model": "cycle", "dataset": "nba/train.parquet", "target": "home_win", "exclude": EXCLUDE, "estimator": "random_forest",
+         "params": {"n_estimators": 20, "max_depth": 4}},
+    )
+    assert second.structured_content["version"] == 2
+
+    rows = recent_rows(shared, 3)
+    before = await mc.call_tool("predict", {"model": "cycle", "rows": rows})
+    assert {p["version"] for p in before.structured_content["predictions"]} == {1}
+
+    promote = await mc.call_tool("set_model_alias", {"model": "cycle", "alias": "champion", "version": 2, "reason": "try rf", "confirm": True})
+    assert promote.structured_content["changed"] and promote.structured_content["from_version"] == 1
+    after = await mc.call_tool("predict", {"model": "cycle", "rows": rows})
+    assert {p["version"] for p in after.structured_content["predictions"]} == {2}
+
+    back = await mc.call_tool("rollback_model", {"model": "cycle", "reason": "rf worse", "confirm": True})
+    assert back.structured_content["from_version"] == 2 and back.structured_content["to_version"] == 1
+    again = await mc.call_tool("predict", {"model": "cycle", "rows": rows})
+    assert {p["version"] for p in again.structured_content["predictions"]} == {1}
+    assert [p["probabilities"] for p in again.structured_content["predictions"]] == [
+        p["probabilities"] for p in before.structured_content["predictions"]
+    ]
+
+    nothing = await mc.call_tool("rollback_model", {"model": "cycle", "confirm": True})
+    assert "no earlier version" in tool_error_text(nothing)
+
+    history = (await mc.call_tool("get_model_history", {"model": "cycle"})).structured_content
+    kinds = [(e["kind"], e["from_version"], e["to_version"]) for e in history["events"]]
+    assert kinds == [("rollback", 2, 1), ("set", 1, 2), ("set", None, 1)]
+    assert history["events"][0]["reason"] == "rf worse" and history["aliases"] == {"champion": 1}
+
+
+async def test_served_probabilities_equal_the_model_loaded_independently(mc: Client, shared: Any) -> None:
+    """The fast serving path must give exactly what MLflow's own loader + sklearn give."""
+    import mlflow.sklearn
+
+    from mlops_mcp.core.pipeline import coerce_features
+
+    rows = recent_rows(shared, 40)
+    result = (await mc.call_tool("predict", {"model": "nba-win/1", "rows": rows})).structured_content
+    client = shared.ops.registry.client
+    source = client.get_model_version_download_uri("nba-win", "1")
+    pipeline = mlflow.sklearn.load_model(source)
+    schema = shared.ops.registry.load(shared.ops.registry.version("nba-win", 1)).schema
+    expected = pipeline.predict_proba(coerce_features(pd.DataFrame(rows)[schema.features], schema))[:, 1]
+    got = [p["probabilities"]["1"] for p in result["predictions"]]
+    assert got == pytest.approx(expected.round(6).tolist(), abs=1e-6)
+    assert [p["score"] for p in result["predictions"]] == pytest.approx(expected.tolist(), abs=1e-12)
+
+
+async def test_dry_run_without_confirmation_changes_nothing(mc: Client, shared: Any) -> None:
+    res = await mc.call_tool("set_model_alias", {"model": "nba-win", "alias": "champion", "version": 2})
+    data = res.structured_content
+    assert data["confirmed"] is False and data["changed"] is False and "confirm=true" in data["message"]
+    assert shared.ops.registry.aliases("nba-win")["champion"] == 1
+
+
+async def test_elicitation_asks_and_respects_the_answer(shared: Any) -> None:
+    asked: list[str] = []
+
+    def answer(value: bool) -> Any:
+        async def callback(context: Any, params: Any) -> ElicitResult:
+            asked.append(params.message)
+            return ElicitResult(action="accept", content={"confirm": value})
+
+        return callback
+
+    async with Client(shared, elicitation_callback=answer(False), mode="legacy") as c:
+        res = await c.call_tool("set_model_alias", {"model": "nba-win", "alias": "staging", "version": 2})
+        assert res.structured_content["changed"] is False
+    assert "staging" in asked[-1] and "version 2" in asked[-1]
+    assert "staging" not in shared.ops.registry.aliases("nba-win")
+    for mode in ("legacy", "auto"):
+        async with Client(shared, elicitation_callback=answer(True), mode=mode) as c:
+            res = await c.call_tool("set_model_alias", {"model": "nba-win", "alias": f"staging-{mode}", "version": 2})
+            assert res.structured_content["changed"] is True, (mode, res)
+        assert shared.ops.registry.aliases("nba-win")[f"staging-{mode}"] == 2
+
+    async def decline(context: Any, params: Any) -> ElicitResult:
+        return ElicitResult(action="decline")
+
+    async with Client(shared, elicitation_callback=decline) as c:
+        res = await c.call_tool("rollback_model", {"model": "nba-win", "alias": "staging-auto", "to_version": 1})
+        assert res.structured_content["changed"] is False and "decline" in res.structured_content["message"]
+    assert shared.ops.registry.aliases("nba-win")["staging-auto"] == 2
+
+
+async def test_alias_moved_by_plain_mlflow_client_is_seen(mc: Client, shared: Any) -> None:
+    from mlflow import MlflowClient
+
+    outside = MlflowClient(tracking_uri=shared.ops.settings.tracking_uri)
+    outside.set_registered_model_alias("nba-win", "canary", "1")
+    rows = recent_rows(shared, 2)
+    first = await mc.call_tool("predict", {"model": "nba-win@canary", "rows": rows})
+    assert {p["version"] for p in first.structured_content["predictions"]} == {1}
+    await mc.call_tool("get_model_history", {"model": "nba-win"})  # reading the history notices the move
+    outside.set_registered_model_alias("nba-win", "canary", "2")
+    second = await mc.call_tool("predict", {"model": "nba-win@canary", "rows": rows})
+    assert {p["version"] for p in second.structured_content["predictions"]} == {2}
+    history = (await mc.call_tool("get_model_history", {"model": "nba-win"})).structured_content
+    observed = [e for e in history["events"] if e["alias"] == "canary"]
+    assert [(e["kind"], e["from_version"], e["to_version"]) for e in observed] == [("observed", 1, 2), ("observed", None, 1)]
+    back = await mc.call_tool("rollback_model", {"model": "nba-win", "alias": "canary", "confirm": True})
+    assert back.structured_content["to_version"] == 1
+
+
+async def test_concurrent_predicts_log_every_row(mc: Client, shared: Any) -> None:
+    rows = recent_rows(shared, 25)
+    before = prediction_count(shared, "nba-win")
+    ids: list[str] = []
+
+    async def one(i: int) -> None:
+        res = await mc.call_tool("predict", {"model": "nba-win", "rows": rows, "request_keys": [f"t{i}-{j}" for j in range(25)]})
+        assert not res.is_error, res.content
+        ids.extend(p["prediction_id"] for p in res.structured_content["predictions"])
+
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(one, i)
+    assert len(set(ids)) == 200
+    assert prediction_count(shared, "nba-win") - before == 200
+
+
+async def test_large_batch_is_summarised_and_fully_logged(mc: Client, shared: Any) -> None:
+    rows = recent_rows(shared, 300)
+    before = prediction_count(shared, "nba-win")
+    res = (await mc.call_tool("predict", {"model": "nba-win", "rows": rows, "max_results": 10})).structured_content
+    assert res["n_rows"] == 300 and len(res["predictions"]) == 10 and res["truncated"] is True
+    assert sum(res["summary"]["predicted_classes"].values()) == 300
+    assert prediction_count(shared, "nba-win") - before == 300
+
+
+async def test_list_get_and_compare(mc: Client) -> None:
+    models = (await mc.call_tool("list_models", {})).structured_content
+    entry = next(m for m in models["models"] if m["name"] == "nba-win")
+    assert entry["versions"] >= 2 and entry["aliases"]["champion"] == 1
+    detail = (await mc.call_tool("get_model", {"model": "nba-win"})).structured_content
+    v1 = next(v for v in detail["versions"] if v["version"] == 1)
+    assert v1["estimator"] == "gradient_boosting" and v1["reference"]["rows"] == 600 and "accuracy" in v1["metrics"]
+    cmp = (await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "nba/recent.parquet"})).structured_content
+    assert cmp["n_rows"] == 300 and {m["metric"] for m in cmp["dataset_metrics"]} >= {"accuracy", "roc_auc"}
+    acc = next(m for m in cmp["dataset_metrics"] if m["metric"] == "accuracy")
+    assert acc["diff"] == pytest.approx(acc["b"] - acc["a"], abs=1e-6)
+
+
+async def test_register_from_run_and_skops_and_refuse_pickle(mc: Client, shared: Any, tmp_path: Path) -> None:
+    mv = shared.ops.registry.version("nba-win", 1)
+    from_run = await mc.call_tool("register_model", {"model": "imported", "source": f"runs:/{mv.run_id}/model", "reference_dataset": "nba/train.parquet"})
+    assert not from_run.is_error, from_run.content
+    rows = recent_rows(shared, 2)
+    served = await mc.call_tool("predict", {"model": "imported/1", "rows": rows})
+    assert not served.is_error, served.content
+
+    import joblib
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    data_dir = shared.ops.settings.data_roots[0]
+    frame = pd.read_parquet(data_dir / "nba" / "train.parquet")
+    cols = ["home_rating", "away_rating", "pace"]
+    est = LogisticRegression().fit(frame[cols], frame["home_win"])
+    sio.dump(est, data_dir / "lr.skops")
+    frame[cols].to_csv(data_dir / "lr_ref.csv", index=False)
+    skops_res = await mc.call_tool("register_model", {"model": "skops-lr", "source": "lr.skops", "reference_dataset": "lr_ref.csv", "alias": "champion"})
+    assert not skops_res.is_error, skops_res.content
+    pred = await mc.call_tool("predict", {"model": "skops-lr", "rows": [{"home_rating": 3.0, "away_rating": -1.0, "pace": 100.0}]})
+    expected = est.predict_proba(pd.DataFrame([{"home_rating": 3.0, "away_rating": -1.0, "pace": 100.0}]))[0, 1]
+    assert pred.structured_content["predictions"][0]["score"] == pytest.approx(expected, abs=1e-12)
+
+    joblib.dump(est, data_dir / "lr.pkl")
+    refused = await mc.call_tool("register_model", {"model": "pickled", "source": "lr.pkl"})
+    text = tool_error_text(refused)
+    assert "source" in text and "MLOPS_TRUST_PICKLE" in text and "arbitrary code" in text
+    assert "pickled" not in {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "expected"),
+    [
+        ("predict", {"model": "nope", "rows": [{"a": 1}]}, ["model", "nba-win"]),
+        ("predict", {"model": "nba-win/99", "rows": [{"a": 1}]}, ["version", "99", "versions: 2, 1"]),
+        ("predict", {"model": "nba-win@ghost", "rows": [{"a": 1}]}, ["alias 'ghost'", "champion -> v1"]),
+        ("predict", {"model": "nba-win", "rows": [{"pace": 100}]}, ["rows", "missing", "home_team"]),
+        ("predict", {"model": "nba-win", "rows": []}, ["rows", "non-empty"]),
+        ("get_model", {"model": "missing-model"}, ["model", "no registered model", "nba-win"]),
+        ("train_model", {"model": "x", "dataset": "../../etc/passwd", "target": "y"}, ["dataset", ".."]),
+        ("train_model", {"model": "x", "dataset": "/etc/passwd", "target": "y"}, ["dataset", "outside the data roots"]),
+        ("train_model", {"model": "x", "dataset": "nba/train.parquet", "target": "winner"}, ["target", "home_win"]),
+        ("train_model", {"model": "x", "dataset": "nba/train.parquet", "target": "home_win", "estimator": "ridge"}, ["estimator", "classification"]),
+        ("train_model", {"model": "bad name!", "dataset": "nba/train.parquet", "target": "home_win"}, ["model", "valid model name"]),
+        ("set_model_alias", {"model": "nba-win", "alias": "champion", "version": 42, "confirm": True}, ["version", "42"]),
+        ("set_model_alias", {"model": "nba-win", "alias": "v3", "version": 1, "confirm": True}, ["alias", "reserved"]),
+        ("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 1}, ["version_b", "different"]),
+    ],
+)
+async def test_bad_input_gets_a_clear_error(mc: Client, tool: str, args: dict[str, Any], expected: list[str]) -> None:
+    text = tool_error_text(await mc.call_tool(tool, args))
+    for fragment in expected:
+        assert fragment in text, f"{fragment!r} not in {text!r}"
+
+
+async def test_predict_row_problems(mc: Client, shared: Any) -> None:
+    rows = recent_rows(shared, 2)
+    wrong_type = [dict(rows[0], pace="fast")]
+    assert "'pace' is numeric but got 'fast'" in tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": wrong_type}))
+    extra = [dict(rows[0], weather="rain")]
+    extra_text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": extra}))
+    assert "row 0" in extra_text and "unknown" in extra_text and "weather" in extra_text
+    text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [rows[0]] * 10_001}))
+    assert "10001 rows" in text and "10000" in text
+    keys = await mc.call_tool("predict", {"model": "nba-win", "rows": rows, "request_keys": ["only-one"]})
+    assert "request_keys" in tool_error_text(keys)
+    with_null = [dict(rows[0], pace=None, home_team=None)]
+    assert not (await mc.call_tool("predict", {"model": "nba-win", "rows": with_null})).is_error
+
+
+async def test_failed_training_registers_nothing(mc: Client, shared: Any) -> None:
+    data_dir = shared.ops.settings.data_roots[0]
+    frame = pd.read_parquet(data_dir / "nba" / "train.parquet")
+    frame.assign(home_win=1).to_parquet(data_dir / "one_class.parquet")
+    frame.assign(pace=float("nan")).to_parquet(data_dir / "nan_col.parquet")
+    single = await mc.call_tool("train_model", {"model": "broken", "dataset": "one_class.parquet", "target": "home_win", "exclude": EXCLUDE})
+    assert "single class" in tool_error_text(single)
+    nan_col = await mc.call_tool("train_model", {"model": "broken", "dataset": "nan_col.parquet", "target": "home_win", "exclude": EXCLUDE})
+    assert "'pace' is empty" in tool_error_text(nan_col)
+    names = {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
+    assert "broken" not in names
