@@ -300,3 +300,37 @@ async def test_failed_training_registers_nothing(mc: Client, shared: Any) -> Non
     assert "'pace' is empty" in tool_error_text(nan_col)
     names = {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
     assert "broken" not in names
+
+
+async def test_model_resources_and_prompts(mc: Client) -> None:
+    listing = json.loads((await mc.read_resource("mlops://models")).contents[0].text)
+    assert "nba-win" in {m["name"] for m in listing["models"]}
+    model = json.loads((await mc.read_resource("mlops://models/nba-win")).contents[0].text)
+    assert model["aliases"]["champion"] == 1 and model["version_count"] >= 2
+    version = json.loads((await mc.read_resource("mlops://models/nba-win/versions/1")).contents[0].text)
+    assert version["version"] == 1 and "home_team" in version["schema"]["features"]
+    with pytest.raises(Exception, match="no registered model"):
+        await mc.read_resource("mlops://models/ghost")
+    templates = {t.uri_template for t in (await mc.list_resource_templates()).resource_templates}
+    assert {"mlops://models/{name}", "mlops://models/{name}/versions/{version}", "mlops://drift/{name}/latest"} <= templates
+    prompts = {p.name for p in (await mc.list_prompts()).prompts}
+    assert {"investigate_drift", "safe_rollout", "model_health_review"} <= prompts
+    prompt = await mc.get_prompt("safe_rollout", {"model": "nba-win", "candidate_version": "2"})
+    assert "version 2 of 'nba-win'" in prompt.messages[0].content.text
+
+
+def test_a_notebook_can_use_the_model_with_plain_mlflow(shared: Any) -> None:
+    """Visible in MLflow and usable without this package: pyfunc on raw data, the registry's alias."""
+    import mlflow.pyfunc
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=shared.ops.settings.tracking_uri)
+    champion = client.get_model_version_by_alias("nba-win", "champion")
+    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri("nba-win", champion.version))
+    raw = pd.read_parquet(shared.ops.settings.data_roots[0] / "nba" / "recent.parquet").drop(columns=FEATURES_DROP).head(20)
+    labels = model.predict(raw)
+    assert len(labels) == 20 and set(labels) <= {0, 1}
+    run = client.get_run(champion.run_id)
+    assert {"accuracy", "roc_auc"} <= set(run.data.metrics) and run.data.params["estimator"]
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
+    assert {"model", "mlops_reference"} <= artifacts

@@ -105,10 +105,17 @@ async def test_read_only_mode_registers_only_read_only_tools(home: Path) -> None
         assert missing.is_error
 
 
-async def test_tool_schemas_match_snapshot(client: Client) -> None:
+async def test_tool_schemas_match_snapshot(settings: Settings) -> None:
     """Names, arguments, annotations and output schemas are a public interface: a change must be a
-    visible diff. Regenerate with MLOPS_UPDATE_SNAPSHOT=1 after an intended change."""
-    tools = sorted((await client.list_tools()).tools, key=lambda t: t.name)
+    visible diff. Regenerate with MLOPS_UPDATE_SNAPSHOT=1 after an intended change (this also
+    rewrites the start-up schema cache, mlops_mcp/tools/schemas.json)."""
+    from mlops_mcp.tools import schema_cache
+
+    eager = build_server(settings, eager_tools=True)
+    if os.environ.get("MLOPS_UPDATE_SNAPSHOT") == "1":
+        schema_cache.write(eager)
+    async with Client(eager) as client:
+        tools = sorted((await client.list_tools()).tools, key=lambda t: t.name)
     current = {
         t.name: {
             "title": t.title,
@@ -124,3 +131,16 @@ async def test_tool_schemas_match_snapshot(client: Client) -> None:
     assert sorted(current) == sorted(expected), "tools added or removed: update the snapshot deliberately"
     for name in current:
         assert current[name] == expected[name], f"schema of {name} changed: update the snapshot deliberately"
+
+
+async def test_startup_schema_cache_is_fresh_and_equals_the_code(client: Client, server: Any, settings: Settings) -> None:
+    """tools/list is served from mlops_mcp/tools/schemas.json; it must equal what the code builds."""
+    from mlops_mcp.tools import schema_cache
+    from mlops_mcp.tools.schema_cache import LazyTool
+
+    assert schema_cache.load() is not None, "stale: run python -m mlops_mcp.tools.schema_cache"
+    assert all(isinstance(t, LazyTool) for t in server._tool_manager.list_tools())
+    lazy = {t.name: (t.input_schema, t.output_schema, t.annotations) for t in (await client.list_tools()).tools}
+    async with Client(build_server(settings, eager_tools=True)) as eager_client:
+        eager = {t.name: (t.input_schema, t.output_schema, t.annotations) for t in (await eager_client.list_tools()).tools}
+    assert lazy == eager

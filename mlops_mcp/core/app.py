@@ -39,10 +39,13 @@ class MLOps:
 
     @cached_property
     def predictor(self) -> Any:
+        from mlops_mcp.core.experiments.router import ExperimentRouter
         from mlops_mcp.core.serving import Predictor
 
         with self._lock:
-            return Predictor(self.registry, self.store, self.settings.max_predict_rows)
+            predictor = Predictor(self.registry, self.store, self.settings.max_predict_rows)
+            predictor.router = ExperimentRouter(self.registry, self.store)  # A/B split + shadow mirroring
+            return predictor
 
     # -- registry operations (what the tools call) ---------------------------------------------
     def train(self, actor: str = "library", progress: Any = None, **kwargs: Any) -> dict[str, Any]:
@@ -84,6 +87,39 @@ class MLOps:
 
     def predict(self, model: str, rows: Any, request_keys: Any = None) -> Any:
         return self.predictor.predict(model, rows, request_keys)
+
+    def check_drift(self, actor: str = "library", want_plot: bool = False, **kwargs: Any) -> tuple[dict[str, Any], bytes | None]:
+        from mlops_mcp.core.monitoring import check_model_drift
+
+        return check_model_drift(
+            self.registry, self.store, self.settings.data_roots, actor=actor, want_plot=want_plot, **kwargs
+        )
+
+    def drift_history(self, model: str, limit: int = 20) -> list[dict[str, Any]]:
+        from mlops_mcp.core.monitoring import history
+
+        return history(self.registry, self.store, model, limit)
+
+    @cached_property
+    def explainers(self) -> Any:
+        """Explainers cached per model version (building one costs far more than using it)."""
+        from mlops_mcp.core.explain import ExplainerCache
+
+        return ExplainerCache(maxsize=16)
+
+    def explain(self, model: str, row: dict[str, Any] | None = None, prediction_id: str | None = None, top_k: int = 10) -> tuple[Any, dict[str, Any]]:
+        from mlops_mcp.core.explanations import explain_prediction
+
+        return explain_prediction(
+            self.registry, self.store, self.explainers, model=model, row=row, prediction_id=prediction_id, top_k=top_k
+        )
+
+    def feature_importance(self, model: str, dataset: str | None = None, sample_size: int = 1000) -> tuple[Any, dict[str, Any]]:
+        from mlops_mcp.core.explanations import feature_importance
+
+        return feature_importance(
+            self.registry, self.explainers, self.settings.data_roots, model=model, dataset=dataset, sample_size=sample_size
+        )
 
     def server_info(self) -> dict[str, Any]:
         import platform

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 ARTIFACT_DIR = "mlops_reference"
 SAMPLE_FILE = "sample.parquet"
 SCHEMA_FILE = "schema.json"
+PREPARED_FILE = "prepared.npz"  # the drift engine's sorted/binned form of the sample
 PREDICTION_COLUMN = "__prediction__"
 
 
@@ -43,6 +44,7 @@ def write_profile(folder: Path, sample: "pd.DataFrame", schema: FeatureSchema, n
     """Write the profile files into ``folder`` (to be logged as artifacts); return the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     sample.to_parquet(folder / SAMPLE_FILE, index=False)
+    prepare_for_drift(sample, schema).save(folder / PREPARED_FILE)
     meta = {"schema": schema.to_dict(), "n_source_rows": n_source_rows, "rows": len(sample)}
     (folder / SCHEMA_FILE).write_text(json.dumps(meta, default=str))
     return folder
@@ -54,6 +56,30 @@ def read_profile(folder: Path) -> ReferenceProfile:
     meta = json.loads((folder / SCHEMA_FILE).read_text())
     sample = pd.read_parquet(folder / SAMPLE_FILE)
     return ReferenceProfile(FeatureSchema.from_dict(meta["schema"]), sample, meta["n_source_rows"], folder)
+
+
+def prepare_for_drift(sample: "pd.DataFrame", schema: FeatureSchema) -> Any:
+    """Sort / bin / dictionary-encode the sample once, so drift checks pay only for current data.
+    Features and the model's prediction score are prepared (the target is not a model input)."""
+    from mlops_mcp.core.drift import prepare_reference
+
+    columns = [c for c in schema.features if c in sample.columns]
+    if PREDICTION_COLUMN in sample.columns:
+        columns.append(PREDICTION_COLUMN)
+    return prepare_reference(sample[columns])
+
+
+def prepared_reference(folder: Path) -> Any:
+    """The prepared form stored with the profile (made and cached here for older profiles)."""
+    from mlops_mcp.core.drift import PreparedReference
+
+    path = folder / PREPARED_FILE
+    if path.exists():
+        return PreparedReference.load(path)
+    profile = read_profile(folder)
+    prepared = prepare_for_drift(profile.sample, profile.schema)
+    prepared.save(path)
+    return prepared
 
 
 def read_schema(folder: Path) -> FeatureSchema:

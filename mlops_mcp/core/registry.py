@@ -49,6 +49,8 @@ class ModelRef:
     name: str
     version: int | None = None
     alias: str | None = None
+    #: True for a plain name: the caller left the choice to the server (experiments may route it)
+    default: bool = False
 
     @classmethod
     def parse(cls, text: str, argument: str = "model", default_alias: str | None = DEFAULT_ALIAS) -> "ModelRef":
@@ -69,7 +71,7 @@ class ModelRef:
             version = int(v)
         check_name(name, argument)
         if version is None and alias is None:
-            alias = default_alias
+            return cls(name, None, default_alias, default=True)
         return cls(name, version, alias)
 
     def __str__(self) -> str:

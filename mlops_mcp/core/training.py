@@ -213,7 +213,7 @@ def train(
         metrics={**metrics, "train_seconds": train_seconds},
         tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset)},
         description=description,
-        example=X_train.head(50),
+        example=frame.loc[X_train.index[:50], schema.features],  # raw dtypes: the signature a notebook meets
     )
     register_seconds = time.perf_counter() - reg_started
     alias_result = None
@@ -281,13 +281,21 @@ def log_and_register(
         with tempfile.TemporaryDirectory(prefix="mlops-register-") as tmp:
             target = Path(tmp) / "model"
             signature = None if example is None else infer_signature(example, fitted.predict(example))
-            mlflow.sklearn.save_model(
-                fitted,
-                str(target),
-                signature=signature,
-                pip_requirements=pip_requirements(),
-                serialization_format="cloudpickle",
-            )
+            # cloudpickle, not skops: skops costs ~0.7 s per version, and these are models this server
+            # fitted itself into its own artifact store (MLflow's warning about pickles is silenced here).
+            sk_log = logging.getLogger("mlflow.sklearn")
+            level = sk_log.level
+            sk_log.setLevel(logging.ERROR)
+            try:
+                mlflow.sklearn.save_model(
+                    fitted,
+                    str(target),
+                    signature=signature,
+                    pip_requirements=pip_requirements(),
+                    serialization_format="cloudpickle",
+                )
+            finally:
+                sk_log.setLevel(level)
             client.log_artifacts(run_id, str(target), "model")
             if reference is not None:
                 write_profile(Path(tmp) / ARTIFACT_DIR, reference, schema, n_source_rows)

@@ -66,8 +66,11 @@ class ActorMiddleware:
         return " ".join(parts)
 
 
-def build_server(settings: Settings | None = None, ops: MLOps | None = None) -> MCPServer:
-    """The server, for ``serve`` and for in-memory tests (``mcp.Client(build_server(settings))``)."""
+def build_server(settings: Settings | None = None, ops: MLOps | None = None, eager_tools: bool = False) -> MCPServer:
+    """The server, for ``serve`` and for in-memory tests (``mcp.Client(build_server(settings))``).
+
+    ``eager_tools`` builds every tool's schemas now instead of serving them from the cache
+    (see ``tools/schema_cache.py``)."""
     ops = ops or MLOps(settings or Settings())
     mcp: MCPServer = MCPServer(
         "mlops-mcp",
@@ -78,7 +81,7 @@ def build_server(settings: Settings | None = None, ops: MLOps | None = None) -> 
         log_level=ops.settings.log_level,
         middleware=[ActorMiddleware(ops.settings)],
     )
-    registrar = Registrar(mcp, ops)
+    registrar = Registrar(mcp, ops, eager=eager_tools)
     for module_name in TOOLSETS.values():
         importlib.import_module(module_name).register(registrar)
     for module_name in RESOURCE_MODULES:

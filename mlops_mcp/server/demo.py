@@ -20,28 +20,177 @@ from mcp import Client, StdioServerParameters
 class Step:
     title: str
     tool: str
-    arguments: dict[str, Any] = field(default_factory=dict)
+    arguments: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] = field(default_factory=dict)
     expect_error: bool = False
     show: Callable[[dict[str, Any]], Any] | None = None  # what of the result to print
+    keep: str | None = None  # remember the structured result under this name for later steps
+
+
+EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
+
+
+def _pick(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda r: {k: r.get(k) for k in keys}
+
+
+def _games(state: dict[str, Any], n: int, offset: int = 0) -> tuple[list[dict[str, Any]], list[str]]:
+    import pandas as pd
+
+    frame = pd.read_parquet(os.path.join(state["home"], "data", "nba", "recent.parquet")).iloc[offset : offset + n]
+    keys = [f"game-{g}" for g in frame["game_id"]]
+    rows = json.loads(frame.drop(columns=EXCLUDE + ["home_win"]).to_json(orient="records"))
+    return rows, keys
+
+
+def _predict_args(n: int, offset: int = 0) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def build(state: dict[str, Any]) -> dict[str, Any]:
+        rows, keys = _games(state, n, offset)
+        return {"model": "nba-win", "rows": rows, "request_keys": keys, "max_results": n}
+
+    return build
+
+
+def _feedback_args(*batches: tuple[str, int]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The true outcome of every game a kept predict batch scored (batch name, row offset)."""
+
+    def build(state: dict[str, Any]) -> dict[str, Any]:
+        import pandas as pd
+
+        games = pd.read_parquet(os.path.join(state["home"], "data", "nba", "recent.parquet"))
+        items = []
+        for name, offset in batches:
+            for i, p in enumerate(state[name]["predictions"]):
+                items.append({"prediction_id": p["prediction_id"], "actual": int(games["home_win"].iloc[offset + i])})
+        return {"items": items, "source": "box_scores"}
+
+    return build
+
+
+def _show_performance(r: dict[str, Any]) -> dict[str, Any]:
+    keys = ("predictions", "labeled", "label_coverage", "metrics")
+    overall = r.get("overall") or {}
+    return {
+        "overall": {k: overall.get(k) for k in keys},
+        "training_baseline": r.get("baseline"),
+        "degraded": r.get("degraded"),
+        "reasons": r.get("reasons"),
+    }
+
+
+def _show_predictions(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "versions": r["versions"],
+        "summary": r["summary"],
+        "first": [{k: p[k] for k in ("prediction_id", "prediction", "score", "version")} for p in r["predictions"][:2]],
+    }
+
+
+def _show_drift(r: dict[str, Any]) -> dict[str, Any]:
+    cols = [
+        f"{c['column']}: {'DRIFT' if c['drifted'] else 'ok'} (effect {c['effect_size']:.3f}, p_adj {c['p_adjusted']:.2g})"
+        for c in r["columns"] if c["status"] == "ok"
+    ]
+    return {
+        "current": r["current_source"], "drift_detected": r["drift_detected"], "share_drifted": round(r["share_drifted"], 3),
+        "ranked": r["ranked"][:4], "prediction_drifted": (r["prediction_drift"] or {}).get("drifted"), "columns": cols[:8],
+    }
+
+
+def _show_explanation(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "prediction": r["prediction"], "probability": round(r["probability"] or 0, 4), "space": r["output_space"],
+        "base_value": round(r["base_value"], 4), "explainer": r["explainer"],
+        "top": [f"{c['feature']}={c['value']}: {c['shap']:+.4f}" for c in r["contributions"]],
+        "rest": round(r["rest"], 4),
+    }
 
 
 def _steps(quick: bool) -> list[Step]:
     games = 300 if quick else 1230
+    train = {"model": "nba-win", "dataset": "nba/train.parquet", "target": "home_win", "exclude": EXCLUDE}
     return [
-        Step("What is this server?", "get_server_info", show=lambda r: {k: r[k] for k in ("version", "store_backend", "tracking_uri", "data_roots", "tools")}),
+        Step("What is this server?", "get_server_info", show=_pick("version", "store_backend", "tracking_uri", "data_roots")),
         Step(
-            "Make a season-by-season NBA dataset with a rule change in 2024",
+            "Make a season-by-season NBA dataset with a rule change in 2024 (more threes, faster pace)",
             "generate_demo_data",
             {"seasons": 4, "games_per_season": games, "rule_change_season": 2024},
-            show=lambda r: {k: r[k] for k in ("files", "rows", "seasons", "rule_change_season")},
+            show=_pick("files", "rows", "seasons", "rule_change_season"),
         ),
-        Step(
-            "A bad argument gets a clear error, and the server keeps running",
-            "generate_demo_data",
-            {"seasons": 3, "rule_change_season": 2040},
-            expect_error=True,
-        ),
+        Step("Train version 1 (gradient boosting) on the seasons before the change; make it champion", "train_model",
+             {**train, "alias": "champion", "description": "GBM on 2021-2023"},
+             show=_pick("model", "version", "task", "metrics", "register_seconds", "warnings")),
+        Step("Train version 2 (logistic regression) as the challenger", "train_model",
+             {**train, "estimator": "logistic_regression", "alias": "challenger"},
+             show=_pick("model", "version", "metrics", "alias")),
+        Step("Compare both on the 2024 season", "compare_model_versions",
+             {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "nba/recent.parquet"},
+             show=_pick("dataset_metrics", "n_rows")),
+        Step("Promote version 2 without confirming: a dry run, nothing changes", "set_model_alias",
+             {"model": "nba-win", "alias": "champion", "version": 2}, show=_pick("changed", "message")),
+        Step("Promote version 2, confirmed", "set_model_alias",
+             {"model": "nba-win", "alias": "champion", "version": 2, "reason": "better on 2024", "confirm": True},
+             show=_pick("from_version", "to_version", "message")),
+        Step("Predict 50 games of 2024 with the champion (every prediction is logged)", "predict", _predict_args(50),
+             show=_show_predictions, keep="batch1"),
+        Step("Roll the champion back", "rollback_model", {"model": "nba-win", "reason": "demo rollback", "confirm": True},
+             show=_pick("from_version", "to_version", "message")),
+        Step("Predict 150 more games: version 1 answers again", "predict", _predict_args(150, 50),
+             show=_show_predictions, keep="batch2"),
+        Step("Why did it say that? Explain the first logged prediction (by the version that made it)", "explain_prediction",
+             lambda s: {"model": "nba-win", "prediction_id": s["batch1"]["predictions"][0]["prediction_id"], "top_k": 5},
+             show=_show_explanation),
+        Step("What matters overall? (mean |SHAP| over 1,000 reference rows)", "get_feature_importance",
+             {"model": "nba-win", "sample_size": 1000},
+             show=lambda r: {"space": r["output_space"], "top": [f"{i['feature']}: {i['mean_abs_shap']:.4f}" for i in r["importances"][:6]]}),
+        Step("Is the champion drifting since the rule change? (its reference vs 2024 games)", "check_drift",
+             {"model": "nba-win", "dataset": "nba/recent.parquet"}, show=_show_drift),
+        Step("The same question on live traffic: the inputs of the predictions just logged", "check_drift",
+             {"model": "nba-win"}, show=_show_drift),
+        Step("Drift history", "get_drift_history", {"model": "nba-win"},
+             show=lambda r: [f"#{h['report_id']} {h['current_source'][:40]}: drift={h['drift_detected']} {h['drifted_columns']}" for h in r["reports"]]),
+        Step("Box scores arrive: log the true outcome of the 200 predicted games", "log_feedback",
+             _feedback_args(("batch1", 0), ("batch2", 50)),
+             show=_pick("logged", "corrected", "unknown")),
+        Step("How is it really doing? Live accuracy against its training baseline", "get_model_performance",
+             {"model": "nba-win", "window": "1d"}, show=_show_performance),
+        Step("Is the challenger really better? Offline paired test on the 2024 season", "run_ab_test",
+             {"model": "nba-win", "variant_a": "champion", "variant_b": "challenger", "dataset": "nba/recent.parquet"},
+             show=lambda r: {"metric": r["metric"], "a": r["variant_a"], "b": r["variant_b"], "diff": r["diff"],
+                             "ci": [r["ci_low"], r["ci_high"]], "p_value": r["p_value"], "test": r["test"],
+                             "verdict": r["verdict_text"], "reason": r["reason"]}),
+        Step("Start a live A/B test: plain 'nba-win' requests split 50/50 by request key", "start_ab_test",
+             {"model": "nba-win", "traffic_split": 0.5}, keep="ab",
+             show=lambda r: {k: r.get(k) for k in ("experiment_id", "variant_a", "version_a", "variant_b", "version_b", "traffic_split", "metric")}),
+        Step("Live traffic: 300 games", "predict", _predict_args(300), keep="ab_batch",
+             show=lambda r: {"versions": r["versions"], "arms": {v: sum(1 for p in r["predictions"] if p["variant"] == v) for v in ("a", "b")}}),
+        Step("Their outcomes arrive", "log_feedback", _feedback_args(("ab_batch", 0)), show=_pick("logged", "unknown")),
+        Step("Read the test: effect, classic and always-valid p-values, sample ratio, power", "get_ab_test",
+             lambda s: {"experiment_id": s["ab"]["experiment_id"]},
+             show=lambda r: {"arm_a": r["arm_a"], "arm_b": r["arm_b"], "effect": r["effect"], "p_value": r["p_value"],
+                             "always_valid_p_value": r["always_valid_p_value"], "srm_mismatch": r["srm"]["mismatch"],
+                             "recommendation": r["recommendation"], "reasons": r["reasons"]}),
+        Step("Conclude it (confirmed; the champion is promoted only on a clear winner)", "conclude_ab_test",
+             lambda s: {"experiment_id": s["ab"]["experiment_id"], "reason": "demo", "confirm": True},
+             show=_pick("concluded", "recommendation", "promoted", "message")),
+        Step("Shadow the challenger: it scores live traffic, its answers are logged, never returned", "start_shadow",
+             {"model": "nba-win", "variant": "challenger"}, show=_pick("experiment_id", "shadow_version", "sample_rate")),
+        Step("Live traffic: 100 games (the champion answers)", "predict", _predict_args(100, 100), show=_show_predictions),
+        Step("Shadow report: agreement, differences, latency, errors", "get_shadow_report", {"model": "nba-win"},
+             show=lambda r: {k: r.get(k) for k in ("mirrored", "compared", "shadow_errors", "agreement_rate", "agreement_ci_low",
+                                                    "agreement_ci_high", "latency_primary_p50", "latency_shadow_p50", "n_labeled",
+                                                    "metric_primary", "metric_shadow")}),
+        Step("Stop the shadow", "stop_shadow", {"model": "nba-win"}, show=_pick("status", "shadow_version")),
+        Step("The alias history that makes rollback possible", "get_model_history", {"model": "nba-win"},
+             show=lambda r: [f"{e['alias']}: {e['from_version']} -> {e['to_version']} ({e['kind']}, {e['reason']})" for e in r["events"]]),
+        Step("Bad input gets a clear error naming the argument, and the server keeps running", "predict",
+             {"model": "nba-win", "rows": [{"pace": 101.0}]}, expect_error=True),
+        Step("Unknown models are named with what exists", "get_model", {"model": "nba-loss"}, expect_error=True),
     ]
+
+
+def _fmt_args(arguments: dict[str, Any]) -> str:
+    shown = {k: (f"[{len(v)} rows]" if k in ("rows", "request_keys", "items") and isinstance(v, list) else v) for k, v in arguments.items()}
+    return json.dumps(shown)
 
 
 def _fmt(value: Any, limit: int = 1600) -> str:
@@ -50,7 +199,10 @@ def _fmt(value: Any, limit: int = 1600) -> str:
 
 
 async def _drive(home: str, quick: bool) -> int:
-    env = {**os.environ, "MLOPS_HOME": home, "MLFLOW_DISABLE_TELEMETRY": "true", "MLOPS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ, "MLOPS_HOME": home, "MLFLOW_DISABLE_TELEMETRY": "true", "MLOPS_LOG_LEVEL": "WARNING",
+        "MLFLOW_LOGGING_LEVEL": "ERROR",
+    }
     env.pop("MLOPS_DATABASE_URL", None)
     env.pop("MLOPS_TRACKING_URI", None)
     env.pop("MLOPS_DATA_ROOTS", None)
@@ -59,11 +211,13 @@ async def _drive(home: str, quick: bool) -> int:
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
         print(f"Connected over stdio. {len(tools)} tools: {', '.join(t.name for t in tools)}\n")
+        state: dict[str, Any] = {"home": home}
         for number, step in enumerate(_steps(quick), 1):
+            arguments = step.arguments(state) if callable(step.arguments) else step.arguments
             print(f"[{number}] {step.title}")
-            print(f"    -> {step.tool}({json.dumps(step.arguments)})")
+            print(f"    -> {step.tool}({_fmt_args(arguments)})")
             started = time.perf_counter()
-            result = await client.call_tool(step.tool, step.arguments)
+            result = await client.call_tool(step.tool, arguments)
             ms = (time.perf_counter() - started) * 1000
             if result.is_error:
                 text = result.content[0].text if result.content else ""
@@ -76,6 +230,8 @@ async def _drive(home: str, quick: bool) -> int:
                 failures += 1
                 continue
             data = result.structured_content or {}
+            if step.keep:
+                state[step.keep] = data
             shown = step.show(data) if step.show else data
             print(f"    <- ok ({ms:.0f} ms)")
             print("       " + _fmt(shown).replace("\n", "\n       ") + "\n")

@@ -5,6 +5,10 @@
 
 TOOLSETS: dict[str, str] = {
     "server": "mlops_mcp.tools.server_info",
+    "feedback": "mlops_mcp.tools.feedback",
     "registry": "mlops_mcp.tools.registry",
     "serving": "mlops_mcp.tools.serving",
+    "drift": "mlops_mcp.tools.drift",
+    "explain": "mlops_mcp.tools.explain",
+    "experiments": "mlops_mcp.tools.experiments",
 }

@@ -47,9 +47,12 @@ def to_tool_error(exc: BaseException, tool: str) -> ToolError:
 class Registrar:
     """Registers tools on one MCPServer for one MLOps engine."""
 
-    def __init__(self, mcp: MCPServer, ops: MLOps) -> None:
+    def __init__(self, mcp: MCPServer, ops: MLOps, eager: bool = False) -> None:
+        from mlops_mcp.tools import schema_cache
+
         self.mcp = mcp
         self.ops = ops
+        self._cached = None if eager else schema_cache.load()
         self.read_only_mode = ops.settings.read_only
         self.registered: list[str] = []
         self.skipped: list[str] = []
@@ -62,25 +65,35 @@ class Registrar:
         destructive: bool = False,
         idempotent: bool = False,
         open_world: bool = False,
+        audit: bool | None = None,
     ) -> Callable[[F], F]:
+        """``audit`` defaults to "mutating"; ``predict`` turns it off because every prediction is
+        already recorded, row by row, in the prediction log."""
         def decorate(fn: F) -> F:
             name = fn.__name__
             if self.read_only_mode and not read_only:
                 self.skipped.append(name)
                 return fn
-            wrapped = self._guard(fn, audited=not read_only)
-            self.mcp.tool(
-                name=name,
-                title=title,
-                description=inspect.cleandoc(fn.__doc__ or ""),
-                annotations=ToolAnnotations(
+            wrapped = self._guard(fn, audited=(not read_only) if audit is None else audit)
+            options: dict[str, Any] = {
+                "name": name,
+                "title": title,
+                "description": inspect.cleandoc(fn.__doc__ or ""),
+                "annotations": ToolAnnotations(
                     title=title,
                     read_only_hint=read_only,
                     destructive_hint=destructive if not read_only else False,
                     idempotent_hint=idempotent or read_only,
                     open_world_hint=open_world,
                 ),
-            )(wrapped)
+            }
+            cached = (self._cached or {}).get(name)
+            if cached is None:
+                self.mcp.tool(**options)(wrapped)
+            else:  # schemas from the shipped cache; the Tool itself is built on first call
+                from mlops_mcp.tools.schema_cache import LazyTool
+
+                self.mcp._tool_manager._tools[name] = LazyTool(self.mcp, wrapped, options, cached)  # type: ignore[assignment]
             self.registered.append(name)
             return fn
 
@@ -154,3 +167,20 @@ class Registrar:
                 audit(bound_arguments(args, kwargs), started, error)
 
         return wrapper
+
+
+def with_image(result: Any, png: bytes | None, caption: str = "chart") -> Any:
+    """A tool result that carries both the structured model and, when drawn, a PNG image.
+
+    Tools that can plot declare ``-> Annotated[CallToolResult, TheModel]`` so the output schema
+    stays the model's; the image rides along as image content the assistant can show or read.
+    """
+    import base64
+
+    from mcp.types import CallToolResult, ImageContent, TextContent
+
+    data = result.model_dump(mode="json")
+    content: list[Any] = [TextContent(type="text", text=result.model_dump_json())]
+    if png:
+        content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
+    return CallToolResult(content=content, structured_content=data)

@@ -29,7 +29,7 @@ class PredictResult(BaseModel):
 def register(r: Registrar) -> None:
     ops = r.ops
 
-    @r.tool(title="Predict", read_only=False)
+    @r.tool(title="Predict", read_only=False, audit=False)
     def predict(
         model: Annotated[
             str, Field(description="'name' (its champion), 'name@alias' or 'name/version', e.g. 'nba-win@challenger'")

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -96,12 +96,14 @@ from sqlalchemy import Boolean, Index, text  # noqa: E402
 class Feedback(Base):
     """One ground-truth label for a logged prediction. Labels are never overwritten: a later label
     from the same ``source`` is a correction that clears ``is_current`` on the earlier one, and the
-    newest label from any source carries ``is_latest`` (what performance tracking joins on)."""
+    newest label from any source carries ``is_latest`` (what performance tracking reads). The
+    prediction's time, output and score are copied in, so a report over a million predictions
+    scans this table instead of joining row by row."""
 
     __tablename__ = "feedback"
     __table_args__ = (
         Index("ix_feedback_prediction", "prediction_id"),
-        Index("ix_feedback_model_time", "model", "created_at"),
+        Index("ix_feedback_model_latest", "model", "is_latest"),
         Index(
             "ux_feedback_current", "prediction_id", "source", unique=True,
             sqlite_where=text("is_current"), postgresql_where=text("is_current"),
@@ -123,3 +125,96 @@ class Feedback(Base):
     is_latest: Mapped[bool] = mapped_column(Boolean)  # newest label of this prediction from any source
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the label was logged
+    # Copied from the (immutable) prediction, so that performance reads one table, not a join:
+    predicted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    output: Mapped[Any] = mapped_column(JSON, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    probabilities: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)  # multiclass only
+
+
+class DriftReportRow(Base):
+    """A persisted drift check: headline figures as columns, the full per-column report as JSON."""
+
+    __tablename__ = "drift_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    reference_source: Mapped[str] = mapped_column(String(500))
+    current_source: Mapped[str] = mapped_column(String(500))
+    n_reference: Mapped[int] = mapped_column(Integer)
+    n_current: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(40))
+    drift_detected: Mapped[bool] = mapped_column(Boolean)
+    share_drifted: Mapped[float] = mapped_column(Float)
+    n_drifted: Mapped[int] = mapped_column(Integer)
+    n_checked: Mapped[int] = mapped_column(Integer)
+    drifted_columns: Mapped[list[str]] = mapped_column(JSON)
+    prediction_drifted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# -- experiments (issue 7) ------------------------------------------------------------------------
+class ExperimentRow(Base):
+    """One live A/B test or shadow deployment of a model.
+
+    ``kind`` is ``ab`` or ``shadow``; ``status`` is ``running``, then ``concluded`` (A/B) or
+    ``stopped`` (shadow). At most one running experiment of each kind per model: a partial unique
+    index enforces it even against concurrent starts. The arms are pinned: ``version_a`` /
+    ``version_b`` are the versions the variants pointed at when the experiment started (for a shadow,
+    ``version_b`` is the shadow version and ``version_a`` is unused). ``always_valid_p`` is the
+    running minimum of the mSPRT p-value over every look (it may only fall).
+    """
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        Index("ix_experiments_model", "model", "kind", "id"),
+        Index(
+            "ux_experiments_running", "model", "kind", unique=True,
+            sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))  # ab | shadow
+    status: Mapped[str] = mapped_column(String(16))  # running | concluded | stopped
+    task: Mapped[str] = mapped_column(String(20))  # classification | regression
+    variant_a: Mapped[str | None] = mapped_column(String(64), nullable=True)  # as given: alias or version
+    variant_b: Mapped[str] = mapped_column(String(64))
+    version_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    version_b: Mapped[int] = mapped_column(Integer)
+    traffic_split: Mapped[float] = mapped_column(Float)  # A/B: share of requests sent to b; shadow: sample rate
+    metric: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    alpha: Mapped[float] = mapped_column(Float)
+    mde: Mapped[float | None] = mapped_column(Float, nullable=True)
+    min_samples_per_arm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    always_valid_p: Mapped[float | None] = mapped_column(Float, nullable=True)
+    looks: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the final read-out
+
+
+class ShadowPredictionRow(Base):
+    """What the shadow version said for one mirrored prediction (never returned to the caller)."""
+
+    __tablename__ = "shadow_predictions"
+    __table_args__ = (Index("ix_shadow_predictions_experiment", "experiment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(Integer)
+    prediction_id: Mapped[str] = mapped_column(String(32))  # the primary's prediction (predictions.id)
+    model: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)  # the shadow version
+    primary_version: Mapped[int] = mapped_column(Integer)
+    output: Mapped[Any] = mapped_column(JSON, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)  # shadow scoring of the mirrored batch
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

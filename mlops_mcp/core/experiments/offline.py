@@ -1,0 +1,154 @@
+"""Offline A/B test (``run_ab_test``): two versions predict the same labeled rows, compared paired.
+
+Default metric: ``roc_auc`` for binary classifiers with probabilities (DeLong), ``accuracy`` for
+other classifiers (McNemar), ``rmse`` for regression (paired bootstrap). Rows whose label is
+missing are dropped (and counted).
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_mcp.core.errors import InvalidInput, listing
+
+from .common import load_version, resolve_variant, same_features
+
+if TYPE_CHECKING:
+    from mlops_mcp.core.registry import LoadedModel, Registry
+
+MAX_ROWS = 1_000_000
+
+
+def default_metric(loaded: "LoadedModel", has_proba: bool) -> str:
+    if loaded.task == "regression":
+        return "rmse"
+    if has_proba and loaded.classes is not None and len(loaded.classes) == 2:
+        return "roc_auc"
+    return "accuracy"
+
+
+def _has_proba(loaded: "LoadedModel") -> bool:
+    return loaded.flavor == "sklearn" and hasattr(loaded.model, "predict_proba")
+
+
+def _predict(loaded: "LoadedModel", X: Any, want_proba: bool, classes: list[Any] | None) -> tuple[Any, Any]:
+    import numpy as np
+
+    with loaded.lock:
+        pred = np.asarray(loaded.model.predict(X))
+        proba = None
+        if want_proba:
+            proba = np.asarray(loaded.model.predict_proba(X), dtype=float)
+    if pred.ndim > 1:
+        pred = pred[:, 0]
+    if proba is not None and classes is not None and loaded.classes is not None and list(loaded.classes) != list(classes):
+        order = [list(loaded.classes).index(c) for c in classes]  # b's columns in a's class order
+        proba = proba[:, order]
+    return pred, proba
+
+
+def run(
+    registry: "Registry",
+    roots: list[Path],
+    model: str,
+    variant_a: str,
+    variant_b: str,
+    dataset: str,
+    target: str | None = None,
+    metric: str | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    from mlops_mcp.core.datasets import read_frame, resolve_path
+    from mlops_mcp.core.pipeline import coerce_features
+    from mlops_mcp.core.registry import TAG_TARGET
+
+    from . import stats
+
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise InvalidInput(f"must be between 0 and 0.5, e.g. 0.05; got {alpha!r}", argument="alpha")
+    version_a = resolve_variant(registry, model, variant_a, "variant_a")
+    version_b = resolve_variant(registry, model, variant_b, "variant_b")
+    if version_a == version_b:
+        raise InvalidInput(
+            f"variant_a ('{variant_a}') and variant_b ('{variant_b}') both point at version {version_a}; "
+            "compare two different versions",
+            argument="variant_b",
+        )
+    a = load_version(registry, model, version_a, "variant_a")
+    b = load_version(registry, model, version_b, "variant_b")
+    same_features(a, b, "variant_b")
+    if metric is not None:
+        name = stats._metric_name(metric)
+        metric_task = stats.METRICS[name][0]
+        if metric_task != a.task:
+            accepted = [m for m, (t, _) in stats.METRICS.items() if t == a.task]
+            raise InvalidInput(f"'{metric}' is a {metric_task} metric; the model is {a.task}: use {listing(accepted)}", argument="metric")
+    has_proba = _has_proba(a) and _has_proba(b)
+    name = stats._metric_name(metric) if metric is not None else default_metric(a, has_proba)
+    if name in ("roc_auc", "log_loss") and not has_proba:
+        raise InvalidInput(f"{name} needs class probabilities from both versions; use accuracy or f1", argument="metric")
+
+    path = resolve_path(dataset, roots)
+    mv_tags = registry.version(model, version_a).tags or {}
+    label = target or mv_tags.get(TAG_TARGET) or a.schema.target
+    if not label:
+        raise InvalidInput("the versions do not record their target column; pass target", argument="target")
+    frame = read_frame(path)
+    if label not in frame.columns:
+        argument = "target" if target else "dataset"
+        hint = "" if target else f" (the target the versions were trained on); pass target if it has another name"
+        raise InvalidInput(
+            f"'{path.name}' has no column '{label}'{hint}; a labeled dataset is needed. Columns: {listing(frame.columns, 40)}",
+            argument=argument,
+        )
+    missing = [c for c in a.schema.features if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"'{path.name}' lacks input columns the versions need: {listing(missing)}", argument="dataset")
+    n_read = len(frame)
+    frame = frame[frame[label].notna()]
+    if len(frame) < 2:
+        raise InvalidInput(f"'{path.name}' has {len(frame)} rows with a value in '{label}'; need at least 2", argument="dataset")
+    n_unlabeled = n_read - len(frame)
+    if len(frame) > MAX_ROWS:
+        frame = frame.sample(MAX_ROWS, random_state=0)
+    X = coerce_features(frame[a.schema.features], a.schema, argument="dataset")
+    y = frame[label].to_numpy()
+    want_proba = name in ("roc_auc", "log_loss")
+    classes = list(a.classes) if a.classes is not None else None
+    pred_a, proba_a = _predict(a, X, want_proba, classes)
+    pred_b, proba_b = _predict(b, X, want_proba, classes)
+    if a.task == "classification" and classes is not None:
+        unknown = sorted({str(v) for v in set(y.tolist())} - {str(c) for c in classes})
+        if unknown:
+            raise InvalidInput(
+                f"'{label}' holds values the model does not know as classes: {listing(unknown)}; classes: {listing(classes)}",
+                argument="target" if target else "dataset",
+            )
+    result = stats.compare_offline(
+        a.task, name, y, pred_a, pred_b, proba_a, proba_b, alpha,
+        classes=classes if want_proba else None,
+    )
+    d = result.to_dict()
+    detail = d.pop("detail")
+    verdict_word = {"a_better": "a better", "b_better": "b better", "no_significant_difference": "no significant difference"}
+    return {
+        "model": model,
+        "variant_a": {"variant": str(variant_a), "version": version_a, "metric": d["metric_a"]},
+        "variant_b": {"variant": str(variant_b), "version": version_b, "metric": d["metric_b"]},
+        "dataset": dataset,
+        "target": label,
+        "n": d["n"],
+        "rows_without_label": n_unlabeled,
+        "metric": d["metric"],
+        "higher_is_better": d["higher_is_better"],
+        "diff": d["diff"],
+        "ci_low": d["ci_low"],
+        "ci_high": d["ci_high"],
+        "p_value": d["p_value"],
+        "test": d["test"],
+        "alpha": d["alpha"],
+        "verdict": d["verdict"],
+        "verdict_text": verdict_word[d["verdict"]],
+        "reason": d["reason"],
+        "discordant": None if detail.get("only_a_correct") is None else {
+            "only_a_correct": detail["only_a_correct"], "only_b_correct": detail["only_b_correct"]},
+    }

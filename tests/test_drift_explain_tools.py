@@ -1,0 +1,175 @@
+"""check_drift, get_drift_history, explain_prediction and get_feature_importance through a real
+MCP client, checked against scipy and shap run directly."""
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from mcp import Client
+
+from mlops_mcp.core.config import Settings
+from mlops_mcp.server.app import build_server
+from tests.conftest import tool_error_text
+
+pytestmark = pytest.mark.anyio
+EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    home = tmp_path_factory.mktemp("drift") / "home"
+    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    ops = server.ops
+    ops.generate_demo_data(seasons=4, games_per_season=400, rule_change_season=2024)
+    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
+    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    yield server
+    ops.close()
+
+
+@pytest.fixture
+async def mc(shared: Any) -> Any:
+    async with Client(shared) as c:
+        yield c
+
+
+def data(server: Any, name: str) -> pd.DataFrame:
+    return pd.read_parquet(server.ops.settings.data_roots[0] / "nba" / f"{name}.parquet")
+
+
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.drop(columns=EXCLUDE + ["home_win"]).to_json(orient="records"))
+
+
+async def test_rule_change_drift_is_found_and_matches_scipy(mc: Client, shared: Any) -> None:
+    from scipy import stats
+
+    res = await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/recent.parquet", "plot": True})
+    assert not res.is_error, res.content
+    report = res.structured_content
+    by_col = {c["column"]: c for c in report["columns"]}
+    for drifted in ("pace", "home_three_rate", "away_three_rate"):
+        assert by_col[drifted]["drifted"] is True
+    for clean in ("home_rest_days", "away_injuries", "home_back_to_back"):
+        assert by_col[clean]["drifted"] is False
+    assert report["ranked"][0] in ("pace", "home_three_rate", "away_three_rate")
+    assert report["prediction_drift"] is not None and report["prediction_drift"]["column"] == "__prediction__"
+    assert any(c.type == "image" for c in res.content)
+
+    reference = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample
+    current = data(shared, "recent")
+    ks = stats.ks_2samp(reference["pace"], current["pace"])
+    assert by_col["pace"]["statistic"] == pytest.approx(ks.statistic, abs=1e-12)
+    assert by_col["pace"]["p_value"] == pytest.approx(ks.pvalue, rel=1e-6, abs=1e-300)
+    w = stats.wasserstein_distance(reference["pace"], current["pace"]) / reference["pace"].std(ddof=0)
+    assert by_col["pace"]["effect_size"] == pytest.approx(w, rel=1e-9)
+
+
+async def test_no_drift_on_the_training_seasons(mc: Client) -> None:
+    res = (await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/train.parquet"})).structured_content
+    assert res["drift_detected"] is False and res["n_drifted"] == 0
+
+
+async def test_logged_predictions_are_the_default_current_data(mc: Client, shared: Any) -> None:
+    await mc.call_tool("predict", {"model": "nba-win", "rows": rows_of(data(shared, "recent").head(300))})
+    res = (await mc.call_tool("check_drift", {"model": "nba-win", "columns": ["pace", "home_rest_days"]})).structured_content
+    assert res["n_current"] == 300 and "predictions logged" in res["current_source"]
+    assert [c["column"] for c in res["columns"]] == ["pace", "home_rest_days"]
+    assert res["columns"][0]["drifted"] is True
+    history = (await mc.call_tool("get_drift_history", {"model": "nba-win"})).structured_content["reports"]
+    assert history[0]["report_id"] == res["report_id"] and history[0]["drifted_columns"] == ["pace"]
+    latest = json.loads((await mc.read_resource("mlops://drift/nba-win/latest")).contents[0].text)
+    assert latest["report_id"] == res["report_id"] and latest["report"]["columns"][0]["column"] == "pace"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        ({"model": "nba-win", "dataset": "nba/recent.parquet", "columns": ["nope"]}, ["columns", "nope"]),
+        ({"model": "nba-win", "since": "yesterday"}, ["since", "ISO 8601"]),
+        ({"model": "nba-win", "since": "2020-01-01", "until": "2020-01-02"}, ["dataset", "no predictions logged"]),
+        ({"model": "nba-win", "dataset": "nba/recent.parquet", "method": "ks", "threshold": 0.2}, ["threshold", "distance"]),
+        ({"model": "ghost"}, ["model", "nba-win"]),
+        ({"model": "nba-win", "dataset": "../x.csv"}, ["dataset", ".."]),
+    ],
+)
+async def test_drift_bad_input(mc: Client, args: dict[str, Any], fragments: list[str]) -> None:
+    text = tool_error_text(await mc.call_tool("check_drift", args))
+    for f in fragments:
+        assert f in text, (f, text)
+
+
+async def test_explain_matches_shap_directly_and_is_additive(mc: Client, shared: Any) -> None:
+    import shap
+
+    rows = rows_of(data(shared, "recent").head(3))
+    served = (await mc.call_tool("predict", {"model": "nba-win", "rows": rows})).structured_content["predictions"][0]
+    exp = await mc.call_tool("explain_prediction", {"model": "nba-win", "prediction_id": served["prediction_id"], "top_k": 50, "plot": True})
+    assert not exp.is_error, exp.content
+    e = exp.structured_content
+    assert e["version"] == 1 and e["output_space"] in ("probability", "log_odds")
+    total = e["base_value"] + sum(c["shap"] for c in e["contributions"]) + e["rest"]
+    assert total == pytest.approx(e["output_value"], abs=1e-6)
+    expected_output = served["score"] if e["output_space"] == "probability" else np.log(served["score"] / (1 - served["score"]))
+    assert e["output_value"] == pytest.approx(expected_output, abs=1e-9)
+    assert e["probability"] == pytest.approx(served["score"], abs=1e-9)
+    assert {c["feature"] for c in e["contributions"]} == set(rows[0])
+    assert any(c.type == "image" for c in exp.content)
+
+    # independent: shap's own TreeExplainer in probability space on the transformed features
+    loaded = shared.ops.registry.load(shared.ops.registry.version("nba-win", 1))
+    pre, est = loaded.model.named_steps["preprocess"], loaded.model.named_steps["model"]
+    from mlops_mcp.core.pipeline import coerce_features, feature_sources
+
+    background = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample[loaded.schema.features]
+    bg = pre.transform(coerce_features(background.sample(n=100, random_state=0), loaded.schema))
+    x = pre.transform(coerce_features(pd.DataFrame([rows[0]])[loaded.schema.features], loaded.schema))
+    if e["output_space"] == "probability":
+        explainer = shap.TreeExplainer(est, data=bg, model_output="probability", feature_perturbation="interventional")
+    else:
+        explainer = shap.TreeExplainer(est)  # path-dependent, log-odds
+    phi = np.asarray(explainer.shap_values(x))
+    phi = phi[..., 1] if phi.ndim == 3 else phi
+    grouped: dict[str, float] = {}
+    for source, value in zip(feature_sources(loaded.model), phi[0]):
+        grouped[source] = grouped.get(source, 0.0) + float(value)
+    ours = {c["feature"]: c["shap"] for c in e["contributions"]}
+    for feature, value in grouped.items():
+        assert ours[feature] == pytest.approx(value, abs=1e-6)
+
+
+async def test_explain_by_id_uses_the_version_that_served(mc: Client, shared: Any) -> None:
+    rows = rows_of(data(shared, "recent").head(1))
+    served = (await mc.call_tool("predict", {"model": "nba-win", "rows": rows})).structured_content["predictions"][0]
+    assert served["version"] == 1
+    await mc.call_tool("set_model_alias", {"model": "nba-win", "alias": "champion", "version": 2, "confirm": True})
+    try:
+        by_id = (await mc.call_tool("explain_prediction", {"model": "nba-win", "prediction_id": served["prediction_id"]})).structured_content
+        by_row = (await mc.call_tool("explain_prediction", {"model": "nba-win", "row": rows[0]})).structured_content
+        assert by_id["version"] == 1 and by_row["version"] == 2
+        assert by_row["explainer"] == "linear"
+    finally:
+        await mc.call_tool("set_model_alias", {"model": "nba-win", "alias": "champion", "version": 1, "confirm": True})
+
+
+async def test_feature_importance_ranks_original_columns(mc: Client) -> None:
+    res = await mc.call_tool("get_feature_importance", {"model": "nba-win", "sample_size": 300, "plot": True})
+    imp = res.structured_content
+    names = [i["feature"] for i in imp["importances"]]
+    assert imp["n_rows"] == 300 and "home_team" in names and len(names) == 13
+    values = [i["mean_abs_shap"] for i in imp["importances"]]
+    assert values == sorted(values, reverse=True)
+    assert set(names[:2]) == {"home_rating", "away_rating"}  # the strongest signal in the generator
+
+
+async def test_explain_bad_input(mc: Client, shared: Any) -> None:
+    row = rows_of(data(shared, "recent").head(1))[0]
+    assert "exactly one" in tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win"}))
+    assert "exactly one" in tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": row, "prediction_id": "x"}))
+    assert "no logged prediction" in tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "prediction_id": "x"}))
+    text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(row, extra=1)}))
+    assert "row" in text and "extra" in text
+    text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(row, pace="fast")}))
+    assert "'pace' is numeric" in text
