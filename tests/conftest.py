@@ -62,6 +62,28 @@ def tool_error_text(result: Any) -> str:
     return " ".join(getattr(c, "text", "") for c in result.content)
 
 
+# -- a shared trained model, per test module -----------------------------------------------------
+EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
+
+
+def trained_server(
+    tmp_path_factory: pytest.TempPathFactory, models: tuple[str, ...] = ("nba-win",), challenger_alias: str | None = None,
+    seasons: int = 3, games_per_season: int = 300, rule_change_season: int = 2023,
+) -> Any:
+    """A server on a fresh home with the synthetic NBA data and, per model, version 1 (gradient
+    boosting, champion) and version 2 (logistic regression; `challenger_alias` if given).
+    MLflow's first use is slow, so test modules share one through a module-scoped fixture."""
+    home = tmp_path_factory.mktemp("shared") / "home"
+    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    ops = server.ops
+    ops.generate_demo_data(seasons=seasons, games_per_season=games_per_season, rule_change_season=rule_change_season)
+    for name in models:
+        ops.train(model=name, dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
+        ops.train(model=name, dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE,
+                  estimator="logistic_regression", alias=challenger_alias)
+    return server
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------
 def _pg_admin_url() -> str | None:
     return os.environ.get("MLOPS_TEST_DATABASE_URL")

@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 from mcp import Client
 
-from mlops_mcp.core.config import Settings
-from mlops_mcp.server.app import build_server
-from tests.conftest import tool_error_text
+from tests.conftest import tool_error_text, trained_server
 
 pytestmark = pytest.mark.anyio
 EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
@@ -19,14 +17,9 @@ EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    home = tmp_path_factory.mktemp("drift") / "home"
-    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
-    ops = server.ops
-    ops.generate_demo_data(seasons=4, games_per_season=400, rule_change_season=2024)
-    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
-    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    server = trained_server(tmp_path_factory, seasons=4, games_per_season=400, rule_change_season=2024)
     yield server
-    ops.close()
+    server.ops.close()
 
 
 @pytest.fixture

@@ -16,10 +16,8 @@ from mcp import Client
 from mcp.types import ElicitResult
 from sklearn import metrics as skm
 
-from mlops_mcp.core.config import Settings
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.server.app import build_server
-from tests.conftest import tool_error_text
+from tests.conftest import tool_error_text, trained_server
 
 pytestmark = pytest.mark.anyio
 EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
@@ -30,16 +28,9 @@ TARGET = "home_win"
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Two models with two versions each (v1 gradient boosting = champion, v2 logistic = challenger):
     'ab' for the live A/B flow, 'sh' for shadows and the SRM check."""
-    home = tmp_path_factory.mktemp("experiments") / "home"
-    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
-    ops = server.ops
-    ops.generate_demo_data(seasons=3, games_per_season=300, rule_change_season=2023)
-    for name in ("ab", "sh"):
-        ops.train(model=name, dataset="nba/train.parquet", target=TARGET, exclude=EXCLUDE, alias="champion")
-        ops.train(model=name, dataset="nba/train.parquet", target=TARGET, exclude=EXCLUDE,
-                  estimator="logistic_regression", alias="challenger")
+    server = trained_server(tmp_path_factory, models=("ab", "sh"), challenger_alias="challenger")
     yield server
-    ops.close()
+    server.ops.close()
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitResult
 
-from mlops_mcp.core.config import Settings
-from mlops_mcp.server.app import build_server
-from tests.conftest import tool_error_text
+from tests.conftest import tool_error_text, trained_server
 
 pytestmark = pytest.mark.anyio
 EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
@@ -24,14 +22,9 @@ FEATURES_DROP = EXCLUDE + ["home_win"]
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One home with data and a two-version model, shared by the module (MLflow setup is slow)."""
-    home = tmp_path_factory.mktemp("registry") / "home"
-    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
-    ops = server.ops
-    ops.generate_demo_data(seasons=3, games_per_season=300, rule_change_season=2023)
-    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
-    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    server = trained_server(tmp_path_factory)
     yield server
-    ops.close()
+    server.ops.close()
 
 
 @pytest.fixture

@@ -129,6 +129,7 @@ class Registry:
         self._cache: OrderedDict[tuple[str, int, int], LoadedModel] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._load_locks: dict[tuple[str, int, int], threading.Lock] = {}
+        self._profiles: OrderedDict[tuple[str, int, int], ReferenceProfile] = OrderedDict()
         self.cache_size = 16
 
     # -- MLflow access ------------------------------------------------------------------------
@@ -318,6 +319,20 @@ class Registry:
         return target
 
     def reference(self, mv: "ModelVersion", argument: str = "model") -> ReferenceProfile:
+        """The version's reference profile, read once per version (profiles never change)."""
+        key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0))
+        with self._cache_lock:
+            hit = self._profiles.get(key)
+        if hit is not None:
+            return hit
+        profile = self._read_reference(mv, argument)
+        with self._cache_lock:
+            self._profiles[key] = profile
+            while len(self._profiles) > self.cache_size:
+                self._profiles.popitem(last=False)
+        return profile
+
+    def _read_reference(self, mv: "ModelVersion", argument: str) -> ReferenceProfile:
         folder = self.reference_dir(mv)
         if folder is None:
             raise NotFound(

@@ -8,6 +8,7 @@ the new version is deleted again.
 
 import logging
 import tempfile
+import warnings
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -280,7 +281,9 @@ def log_and_register(
         )
         with tempfile.TemporaryDirectory(prefix="mlops-register-") as tmp:
             target = Path(tmp) / "model"
-            signature = None if example is None else infer_signature(example, fitted.predict(example))
+            with warnings.catch_warnings():  # MLflow's hint about integer columns; the raw dtypes are intended
+                warnings.simplefilter("ignore", UserWarning)
+                signature = None if example is None else infer_signature(example, fitted.predict(example))
             # cloudpickle, not skops: skops costs ~0.7 s per version, and these are models this server
             # fitted itself into its own artifact store (MLflow's warning about pickles is silenced here).
             sk_log = logging.getLogger("mlflow.sklearn")

@@ -28,6 +28,10 @@ log = logging.getLogger("mlops_mcp.tools")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: A class label, a feature value or a prediction: what JSON can carry as one value. Typed (not
+#: ``Any``) so that published output schemas say what they hold.
+Scalar = str | int | float | bool
+
 #: Who is calling, set per request by the server's middleware (client name, token identity).
 current_actor: ContextVar[str | None] = ContextVar("mlops_actor", default=None)
 

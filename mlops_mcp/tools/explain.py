@@ -5,12 +5,12 @@ from typing import Annotated, Any
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from mlops_mcp.tools.base import Registrar, with_image
+from mlops_mcp.tools.base import Registrar, Scalar, with_image
 
 
 class Contribution(BaseModel):
     feature: str = Field(description="an ORIGINAL input column (one-hot parts summed back)")
-    value: Any = Field(description="the row's value of that column")
+    value: Scalar | None = Field(description="the row's value of that column (null: missing)")
     shap: float = Field(description="its contribution, in output_space units")
 
 
@@ -18,9 +18,9 @@ class Explanation(BaseModel):
     model: str
     version: int = Field(description="the version explained (for a prediction_id: the one that served it)")
     prediction_id: str | None
-    prediction: Any = Field(description="what the model predicts: class label or value")
+    prediction: Scalar = Field(description="what the model predicts: class label or value")
     probability: float | None = Field(description="P(explained_class) for classifiers")
-    explained_class: Any | None
+    explained_class: Scalar | None
     output_space: str = Field(description="probability, log_odds or raw: the units of base_value, shap and output_value")
     output_description: str
     base_value: float = Field(description="the average output over the background (reference) rows")

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from mlops_mcp.tools.base import Registrar
+from mlops_mcp.tools.base import Registrar, Scalar
 
-Label = str | int | float | bool
+Label = Scalar
 
 
 class FeedbackItem(BaseModel):
@@ -73,7 +73,7 @@ class PerformanceReport(BaseModel):
     version: int | None = Field(description="the version reported on (null: every version of the model)")
     alias: str | None
     task: str
-    classes: list[Any] | None
+    classes: list[Scalar] | None
     window: str
     window_seconds: int
     since: datetime | None

@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field
 
-from mlops_mcp.tools.base import Registrar
+from mlops_mcp.tools.base import Registrar, Scalar
 from mlops_mcp.tools.confirm import ConfirmOutcome, confirm_or_ask, outcome
 
 EstimatorName = Literal[
@@ -43,7 +43,7 @@ class TrainResult(BaseModel):
     n_test: int
     features: list[str]
     categorical: list[str]
-    classes: list[Any] | None
+    classes: list[Scalar] | None
     alias: AliasMove | None
     train_seconds: float
     register_seconds: float = Field(description="logging + registering + reference profile, beyond training")

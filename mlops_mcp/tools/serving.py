@@ -4,12 +4,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from mlops_mcp.tools.base import Registrar
+from mlops_mcp.tools.base import Registrar, Scalar
 
 
 class PredictionRow(BaseModel):
     prediction_id: str = Field(description="id to attach feedback to (log_feedback) or explain (explain_prediction)")
-    prediction: Any = Field(description="class label (classification) or value (regression)")
+    prediction: Scalar = Field(description="class label (classification) or value (regression)")
     probabilities: dict[str, float] | None = Field(description="class -> probability (classifiers)")
     score: float | None = Field(description="P(positive class) for binary classifiers, the value for regression")
     version: int = Field(description="the version that answered")

@@ -118,3 +118,20 @@ def same_features(a: "LoadedModel", b: "LoadedModel", argument: str) -> None:
         )
     if a.task != b.task:
         raise InvalidInput(f"version {a.version} is {a.task} but version {b.version} is {b.task}", argument=argument)
+
+
+def resolve_pair(
+    registry: "Registry", model: str, variant_a: str | int, variant_b: str | int, purpose: str
+) -> tuple["LoadedModel", "LoadedModel"]:
+    """Both variants of an experiment, loaded: two different versions with the same inputs."""
+    version_a = resolve_variant(registry, model, variant_a, "variant_a")
+    version_b = resolve_variant(registry, model, variant_b, "variant_b")
+    if version_a == version_b:
+        raise InvalidInput(
+            f"variant_a ('{variant_a}') and variant_b ('{variant_b}') both point at version {version_a}; {purpose}",
+            argument="variant_b",
+        )
+    a = load_version(registry, model, version_a, "variant_a")
+    b = load_version(registry, model, version_b, "variant_b")
+    same_features(a, b, "variant_b")
+    return a, b

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.errors import Conflict, InvalidInput, listing
 
-from .common import get_row, load_version, now, resolve_variant, same_features, view
+from .common import get_row, now, resolve_pair, view
 
 if TYPE_CHECKING:
     from mlops_mcp.core.registry import Registry
@@ -111,17 +111,8 @@ def start(
             f"since {existing.started_at:%Y-%m-%d %H:%M} UTC); conclude it with conclude_ab_test first",
             argument="model",
         )
-    version_a = resolve_variant(registry, model, variant_a, "variant_a")
-    version_b = resolve_variant(registry, model, variant_b, "variant_b")
-    if version_a == version_b:
-        raise InvalidInput(
-            f"variant_a ('{variant_a}') and variant_b ('{variant_b}') both point at version {version_a}; "
-            "an A/B test needs two different versions",
-            argument="variant_b",
-        )
-    loaded_a = load_version(registry, model, version_a, "variant_a")
-    loaded_b = load_version(registry, model, version_b, "variant_b")
-    same_features(loaded_a, loaded_b, "variant_b")
+    loaded_a, loaded_b = resolve_pair(registry, model, variant_a, variant_b, "an A/B test needs two different versions")
+    version_a, version_b = loaded_a.version, loaded_b.version
     name = _metric(loaded_a.task, metric)
     if name == "log_loss" and not (loaded_a.flavor == "sklearn" and hasattr(loaded_a.model, "predict_proba")
                                    and loaded_b.flavor == "sklearn" and hasattr(loaded_b.model, "predict_proba")):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.errors import InvalidInput, listing
 
-from .common import load_version, resolve_variant, same_features
+from .common import resolve_pair
 
 if TYPE_CHECKING:
     from mlops_mcp.core.registry import LoadedModel, Registry
@@ -65,17 +65,8 @@ def run(
 
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
         raise InvalidInput(f"must be between 0 and 0.5, e.g. 0.05; got {alpha!r}", argument="alpha")
-    version_a = resolve_variant(registry, model, variant_a, "variant_a")
-    version_b = resolve_variant(registry, model, variant_b, "variant_b")
-    if version_a == version_b:
-        raise InvalidInput(
-            f"variant_a ('{variant_a}') and variant_b ('{variant_b}') both point at version {version_a}; "
-            "compare two different versions",
-            argument="variant_b",
-        )
-    a = load_version(registry, model, version_a, "variant_a")
-    b = load_version(registry, model, version_b, "variant_b")
-    same_features(a, b, "variant_b")
+    a, b = resolve_pair(registry, model, variant_a, variant_b, "compare two different versions")
+    version_a, version_b = a.version, b.version
     if metric is not None:
         name = stats._metric_name(metric)
         metric_task = stats.METRICS[name][0]
