@@ -122,3 +122,46 @@ def test_db_upgrade_command(home: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert b"revision" in out.stdout and (home / "mlops.db").exists()
+
+
+async def test_rest_predict_route_with_auth_and_errors(home: Path) -> None:
+    """Applications: POST /v1/models/{name}/predict behind the same token, logged like the tool."""
+    from mlops_mcp.core import MLOps, Settings
+
+    ops = MLOps(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    ops.generate_demo_data(seasons=2, games_per_season=150, rule_change_season=2022)
+    exclude = ["game_id", "season", "game_date", "point_margin"]
+    ops.train(model="rest", dataset="nba/train.parquet", target="home_win", exclude=exclude, estimator="logistic_regression", alias="champion")
+    import pandas as pd
+
+    rows = json.loads(pd.read_parquet(home / "data" / "nba" / "recent.parquet").drop(columns=exclude + ["home_win"]).head(5).to_json(orient="records"))
+    ops.close()
+    server = HttpServer(home, MLOPS_AUTH_TOKEN="app-token")
+    auth = {"Authorization": "Bearer app-token"}
+    try:
+        server.wait_ready()
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            assert (await http.post("/v1/models/rest/predict", json={"rows": rows})).status_code == 401
+            ok = await http.post("/v1/models/rest/predict", json={"rows": rows, "request_keys": list("abcde")}, headers=auth)
+            assert ok.status_code == 200, ok.text
+            body = ok.json()
+            assert body["model"] == "rest@champion" and len(body["predictions"]) == 5
+            assert {p["version"] for p in body["predictions"]} == {1} and all(len(p["prediction_id"]) == 32 for p in body["predictions"])
+            pinned = await http.post("/v1/models/rest/predict", json={"rows": rows[:1], "version": 1}, headers=auth)
+            assert pinned.status_code == 200 and pinned.json()["model"] == "rest/1"
+            missing = await http.post("/v1/models/nope/predict", json={"rows": rows}, headers=auth)
+            assert missing.status_code == 404 and "rest" in missing.json()["error"]
+            bad = await http.post("/v1/models/rest/predict", json={"rows": [{"pace": 1}]}, headers=auth)
+            assert bad.status_code == 422 and "rows" in bad.json()["error"]
+            not_json = await http.post("/v1/models/rest/predict", content=b"{", headers=auth)
+            assert not_json.status_code == 400
+    finally:
+        server.stop()
+    ops = MLOps(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    from sqlalchemy import func, select
+
+    from mlops_mcp.core.store.tables import Prediction
+
+    with ops.store.read() as session:
+        assert session.scalar(select(func.count()).select_from(Prediction).where(Prediction.model == "rest")) == 6
+    ops.close()
