@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -90,7 +90,6 @@ class Prediction(Base):
 
 
 # -- feedback (issue 6) ---------------------------------------------------------------------------
-from sqlalchemy import Boolean, Index, text  # noqa: E402
 
 
 class Feedback(Base):
