@@ -86,13 +86,18 @@ def _show_predictions(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _show_drift(r: dict[str, Any]) -> dict[str, Any]:
-    cols = [
-        f"{c['column']}: {'DRIFT' if c['drifted'] else 'ok'} (effect {c['effect_size']:.3f}, p_adj {c['p_adjusted']:.2g})"
-        for c in r["columns"] if c["status"] == "ok"
+    by_name = {c["column"]: c for c in r["columns"]}
+    drifted = [
+        f"{name}: effect {by_name[name]['effect_size']:.3f} ({by_name[name]['effect_metric']}), p_adj {by_name[name]['p_adjusted']:.2g}"
+        for name in r["ranked"] if by_name.get(name, {}).get("drifted")
     ]
     return {
-        "current": r["current_source"], "drift_detected": r["drift_detected"], "share_drifted": round(r["share_drifted"], 3),
-        "ranked": r["ranked"][:4], "prediction_drifted": (r["prediction_drift"] or {}).get("drifted"), "columns": cols[:8],
+        "current": r["current_source"],
+        "drifted_columns": drifted,
+        "clean_columns": r["n_checked"] - r["n_drifted"],
+        "prediction_drifted": (r["prediction_drift"] or {}).get("drifted"),
+        "dataset_drift": f"{r['drift_detected']} ({r['n_drifted']}/{r['n_checked']} columns drifted; "
+        f"the dataset-level flag needs a share of at least {r['drift_share']})",
     }
 
 
