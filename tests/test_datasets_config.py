@@ -113,3 +113,11 @@ def test_synthetic_data_is_seeded_and_drifts_by_design() -> None:
     assert (a.home_team != a.away_team).all()
     assert ((a.point_margin > 0) == (a.home_win == 1)).all() and (a.point_margin != 0).all()
     assert (a.home_back_to_back == (a.home_rest_days == 0)).all()
+
+
+@pytest.mark.parametrize("where", ["root", "home"])
+def test_working_directory_is_no_default_root_when_it_is_slash_or_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    target = Path("/") if where == "root" else Path.home()
+    monkeypatch.chdir(target)
+    s = Settings(home=tmp_path / "h", _env_file=None)  # type: ignore[call-arg]
+    assert s.data_roots == [tmp_path / "h" / "data"]

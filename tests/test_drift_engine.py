@@ -153,11 +153,12 @@ def test_bad_input_is_reported() -> None:
     assert by["gone"].status == "error" and "absent" in (by["gone"].reason or "")
     assert by["typed"].status == "error" and "type changed" in (by["typed"].reason or "")
     assert by["const"].status == "ok" and by["const"].drifted is False
-    assert by["nan_now"].status == "skipped" and by["nan_now"].missing_current == n
+    assert by["nan_now"].status == "ok" and by["nan_now"].missing_current == n  # a broken feed, not "skipped"
+    assert by["nan_now"].drifted is True and by["nan_now"].reason == "all values missing in current data"
     assert by["few"].status == "skipped" and "at least" in (by["few"].reason or "")
     assert by["num"].status == "ok" and by["cat"].status == "ok"
     assert report.extra_columns == ["extra"]
-    assert report.n_checked == 3
+    assert report.n_checked == 4 and report.ranked[0] == "nan_now" and report.drift_detected is True
     json.dumps(report.to_dict())
 
     with pytest.raises(InvalidInput) as e:
@@ -205,6 +206,69 @@ def test_missing_values_are_reported_not_dropped() -> None:
     assert col.column("x").summary["missing_share"]["current"] == pytest.approx(0.1)
     assert col.column("c").missing_current == 250
     assert col.column("c").method == "ztest"
+
+
+def test_a_column_gone_all_missing_is_drifted_and_ranked_first(tmp_path: Path) -> None:
+    r = np.random.default_rng(3)
+    n = 3000
+    ref_frame = pd.DataFrame(
+        {
+            "x": r.normal(size=n),
+            "shifted": r.normal(size=n),
+            "team": r.choice(list("abcdef"), n),
+            "flag": r.integers(0, 2, n),
+            "y": r.normal(size=n),
+        }
+    )
+    ref = prepare_reference(ref_frame)
+    cur = pd.DataFrame(
+        {
+            "x": np.full(n, np.nan),  # a numeric feed that stopped
+            "shifted": r.normal(3.0, 1.0, n),  # a huge shift, severity ~30
+            "team": pd.Series([None] * n, dtype=object),  # a categorical one
+            "flag": r.integers(0, 2, n),
+            "y": r.normal(size=n),
+        }
+    )
+    report = check_drift(ref, cur)
+    assert report.n_checked == 5
+    assert set(report.drifted_columns) == {"x", "shifted", "team"}
+    assert set(report.ranked[:2]) == {"x", "team"} and report.ranked[2] == "shifted"
+    assert report.drift_detected is True  # 3/5 drifted, but one all-missing column is enough:
+    assert check_drift(ref, cur[["x", "flag", "y"]], columns=["x", "flag", "y"]).drift_detected is True
+    severity_shift = report.column("shifted").severity
+    for name in ("x", "team"):
+        col = report.column(name)
+        assert col.status == "ok" and col.reason == "all values missing in current data"
+        assert col.effect_size == 1.0 and col.effect_metric == "missing_share"
+        assert col.missing_current == n and col.n_current == 0
+        assert col.p_value_method == "ztest_missing_share" and col.p_adjusted is not None and col.p_adjusted < 1e-10
+        assert col.severity == severity_shift
+        assert col.summary["missing_share"] == {"reference": 0.0, "current": 1.0}
+    # whatever the method; a CSV's empty column (float NaN) under a string column is no "type change"
+    for method in ("ks", "psi", "jensenshannon", "chi2"):
+        forced = check_drift(ref, cur.assign(team=np.nan), method=method, columns=["x", "team"])
+        assert forced.column("x").drifted is True and forced.column("team").drifted is True, method
+    # the streamed Parquet path says the same, typed null or string columns alike
+    path = tmp_path / "current.parquet"
+    cur.assign(team=pd.Series([None] * n, dtype="string")).to_parquet(path)
+    assert check_drift_parquet(ref, path).to_dict() == check_drift(ref, pd.read_parquet(path)).to_dict()
+    assert check_drift_parquet(ref, path).column("team").drifted is True
+    png = plot_report(report, ref, cur)
+    assert png[:4] == b"\x89PNG"
+    json.dumps(report.to_dict())
+
+
+def test_all_missing_needs_a_significant_rise_in_missing_share() -> None:
+    r = np.random.default_rng(4)
+    x = r.normal(size=1000)
+    x[r.random(1000) < 0.6] = np.nan  # the reference is 60% missing
+    ref = prepare_reference(pd.DataFrame({"x": x}))
+    col = check_drift(ref, pd.DataFrame({"x": [np.nan, np.nan]})).column("x")
+    assert col.status == "ok" and col.reason == "all values missing in current data"
+    assert col.p_value > 0.05 and col.drifted is False
+    tiny = prepare_reference(pd.DataFrame({"x": [1.0, 2.0, np.nan, np.nan]}))  # too few values to judge
+    assert check_drift(tiny, pd.DataFrame({"x": [np.nan] * 10})).column("x").status == "skipped"
 
 
 def test_save_load_round_trip(tmp_path: Path, big: tuple[PreparedReference, pd.DataFrame, pd.DataFrame]) -> None:

@@ -166,3 +166,100 @@ async def test_explain_bad_input(mc: Client, shared: Any) -> None:
     assert "row" in text and "extra" in text
     text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(row, pace="fast")}))
     assert "'pace' is numeric" in text
+
+
+# --------------------------------------------------------------------------- review fixes: logged inputs, broken feeds, bad files
+
+
+def now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+async def test_logged_numeric_strings_are_read_with_the_schema(mc: Client, shared: Any) -> None:
+    from scipy import stats
+
+    since = now_iso()
+    rows = rows_of(data(shared, "recent").head(300))
+    for row in rows:
+        row["pace"] = str(row["pace"])  # predict accepts numeric strings and logs them as sent
+    served = await mc.call_tool("predict", {"model": "nba-win", "rows": rows})
+    assert not served.is_error, served.content
+    res = (await mc.call_tool("check_drift", {"model": "nba-win", "since": since})).structured_content
+    by_col = {c["column"]: c for c in res["columns"]}
+    assert by_col["pace"]["status"] == "ok" and by_col["pace"]["drifted"] is True, by_col["pace"]
+    assert res["n_checked"] == 13 and all(c["status"] == "ok" for c in res["columns"])
+    reference = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample
+    ks = stats.ks_2samp(reference["pace"], [float(r["pace"]) for r in rows])
+    assert by_col["pace"]["statistic"] == pytest.approx(ks.statistic, abs=1e-12)
+
+
+def test_logged_values_the_schema_refuses_become_missing(shared: Any) -> None:
+    from mlops_mcp.core.monitoring import coerce_logged
+    from mlops_mcp.core.reference import PREDICTION_COLUMN, prepared_reference
+
+    registry = shared.ops.registry
+    mv = registry.version("nba-win", 1)
+    loaded = registry.load(mv)
+    frame = data(shared, "recent").head(5)[loaded.schema.features].astype(object)
+    frame.loc[0, "pace"] = "1_00"  # Python's float() (the one-row fast path) took it; pandas does not
+    frame.loc[1, "pace"] = "99.5"
+    frame[PREDICTION_COLUMN] = 0.5
+    out = coerce_logged(frame, loaded.schema, prepared_reference(registry.reference_dir(mv)))
+    assert out["pace"].dtype == "float64" and np.isnan(out.loc[0, "pace"]) and out.loc[1, "pace"] == 99.5
+    assert out["home_team"].tolist() == frame["home_team"].tolist() and out[PREDICTION_COLUMN].tolist() == [0.5] * 5
+
+
+async def test_prediction_drift_uses_only_the_reference_versions_scores(mc: Client, shared: Any) -> None:
+    from scipy import stats
+
+    since = now_iso()
+    rows = rows_of(data(shared, "recent").head(200))
+    other = await mc.call_tool("predict", {"model": "nba-win/2", "rows": rows[:120]})
+    assert not other.is_error and other.structured_content["predictions"][0]["version"] == 2
+    res = (await mc.call_tool("check_drift", {"model": "nba-win", "since": since})).structured_content
+    assert res["version"] == 1 and res["n_current"] == 120 and res["prediction_drift"] is None
+    assert res["n_checked"] == 13  # the inputs of version 2's predictions still count
+    latest = json.loads((await mc.read_resource("mlops://drift/nba-win/latest")).contents[0].text)
+    assert latest["report_id"] == res["report_id"] and latest["prediction_drifted"] is None
+    assert any("none of the 120 logged predictions was served by version 1" in n for n in latest["report"]["notes"])
+
+    own = (await mc.call_tool("predict", {"model": "nba-win", "rows": rows[120:]})).structured_content["predictions"]
+    assert {p["version"] for p in own} == {1}
+    res = (await mc.call_tool("check_drift", {"model": "nba-win", "since": since})).structured_content
+    assert res["n_current"] == 200 and res["prediction_drift"]["n_current"] == 80
+    reference = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample
+    ks = stats.ks_2samp(reference["__prediction__"], [p["score"] for p in own])
+    assert res["prediction_drift"]["statistic"] == pytest.approx(ks.statistic, abs=1e-12)
+    notes = json.loads((await mc.read_resource("mlops://drift/nba-win/latest")).contents[0].text)["report"]["notes"]
+    assert any("80 logged predictions served by version 1; 120 served by other versions" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+async def test_a_feature_gone_all_missing_is_flagged(mc: Client, shared: Any, suffix: str) -> None:
+    broken = data(shared, "train").assign(home_team=None)  # a feed that stopped sending home_team
+    path = shared.ops.settings.data_roots[0] / "nba" / f"broken_feed.{suffix}"
+    if suffix == "parquet":
+        broken.to_parquet(path)
+    else:
+        broken.to_csv(path, index=False)  # read back, the empty column is float NaN under a string feature
+    res = await mc.call_tool("check_drift", {"model": "nba-win", "dataset": f"nba/broken_feed.{suffix}", "plot": True})
+    assert not res.is_error, res.content
+    report = res.structured_content
+    team = {c["column"]: c for c in report["columns"]}["home_team"]
+    assert team["status"] == "ok" and team["drifted"] is True and team["reason"] == "all values missing in current data"
+    assert team["effect_size"] == 1.0 and team["missing_current"] == len(broken) and team["n_current"] == 0
+    assert report["n_checked"] == 13 and report["n_drifted"] == 1 and report["ranked"][0] == "home_team"
+    assert report["drift_detected"] is True  # 1 of 13 columns, but a broken feed is drift
+
+
+async def test_drift_dataset_that_is_not_a_parquet_file(mc: Client, shared: Any) -> None:
+    folder = shared.ops.settings.data_roots[0] / "nba"
+    (folder / "a_folder.parquet").mkdir(exist_ok=True)
+    (folder / "garbage.parquet").write_bytes(b"this is not parquet")
+    text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/a_folder.parquet"}))
+    assert "dataset" in text and "'a_folder.parquet' is a directory" in text, text
+    text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/garbage.parquet"}))
+    assert "dataset" in text and "cannot read 'garbage.parquet' as Parquet" in text, text
+    assert str(folder) not in text

@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import anyio
 import numpy as np
 import pandas as pd
 import pytest
@@ -292,6 +293,78 @@ async def test_srm_flags_forced_skew(mc: Client, shared: Any, monkeypatch: pytes
     await ok(mc, "conclude_ab_test", {"experiment_id": eid, "confirm": True})
     text = await err(mc, "get_ab_test", {"experiment_id": 999})
     assert "experiment_id" in text and "no A/B test with id 999" in text
+
+
+async def test_concurrent_looks_keep_the_running_minimum(
+    mc: Client, shared: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 get_ab_test calls at once, all reading the row before any writes: each look is counted, and
+    the stored always-valid p-value is the smallest any of them saw, whatever order they write in."""
+    import threading
+
+    from sqlalchemy import select
+
+    from mlops_mcp.core.experiments import live
+    from mlops_mcp.core.store.tables import ExperimentRow
+
+    eid = (await ok(mc, "start_ab_test", {"model": "sh", "variant_a": "1", "variant_b": "2"}))["experiment_id"]
+    real, calls, lock = live.compute, [], threading.Lock()
+    everyone_read = threading.Barrier(8, timeout=20)
+
+    def compute(row: Any, rows: Any) -> dict[str, Any]:
+        with lock:
+            i = len(calls)
+            calls.append(i)
+        summary = real(row, rows)
+        everyone_read.wait()  # all 8 have read the row (always_valid_p still empty)
+        time.sleep(0.05 * i)  # ...and write in order of rising p: the last writer holds the largest
+        previous = 1.0 if row.always_valid_p is None else row.always_valid_p
+        summary["always_valid_p_value"] = min(previous, 0.01 * (i + 1))
+        return summary
+
+    monkeypatch.setattr(live, "compute", compute)
+    seen: list[float] = []
+
+    async def look() -> None:
+        seen.append((await ok(mc, "get_ab_test", {"experiment_id": eid}))["always_valid_p_value"])
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(look)
+    monkeypatch.undo()
+    with shared.ops.store.read() as s:
+        row = s.get(ExperimentRow, eid)
+        stored, looks = row.always_valid_p, row.looks
+    assert sorted(seen) == pytest.approx([0.01 * (i + 1) for i in range(8)])
+    assert stored == pytest.approx(min(seen)) and looks == 8
+    await ok(mc, "conclude_ab_test", {"experiment_id": eid, "confirm": True})
+
+
+def test_router_does_not_keep_a_snapshot_read_before_invalidate() -> None:
+    """A read that began before invalidate() (a test concluded meanwhile) answers its caller but is
+    not cached: the next call reads again and sees the test gone."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from mlops_mcp.core.experiments.router import ExperimentRouter
+
+    running = [SimpleNamespace(id=7, kind="ab", model="m", version_a=1, version_b=2, traffic_split=0.5)]
+    reads: list[int] = []
+
+    class Store:
+        @contextmanager
+        def read(self) -> Any:
+            reads.append(1)
+            snapshot = list(running)
+            if len(reads) == 1:  # concluded (and the cache invalidated) while this read is under way
+                running.clear()
+                router.invalidate()
+            yield SimpleNamespace(scalars=lambda query: snapshot)
+
+    router = ExperimentRouter(registry=None, store=Store(), ttl=3600)  # type: ignore[arg-type]
+    assert "m" in router.active()[0]
+    assert router.active()[0] == {} and len(reads) == 2
+    assert router.active()[0] == {} and len(reads) == 2  # a snapshot taken after invalidate() is cached
 
 
 # -- shadow -----------------------------------------------------------------------------------------

@@ -173,6 +173,45 @@ async def test_dataset_forms_stream_and_roll_back(nba: dict[str, Any], tmp_path:
     assert feedback_rows(ops) == before
 
 
+async def test_boolean_classes_accept_true_one_and_text(nba: dict[str, Any]) -> None:
+    """A model trained on a bool target predicts true/false: labels given as true/false, 1/0 or
+    "TRUE"/"false" all name those classes (and are stored as the bool class)."""
+    ops, home, trained = nba["ops"], nba["home"], nba["trained"]
+    frame = pd.read_parquet(home / "data" / "nba" / "train.parquet")
+    frame.assign(home_win=frame.home_win.astype(bool)).to_parquet(home / "data" / "nba" / "train_bool.parquet")
+    out = ops.train(model="nba-bool", dataset="nba/train_bool.parquet", target="home_win", exclude=FEATURES_EXCLUDED,
+                    alias="champion")
+    assert sorted(out["classes"]) == [False, True]
+    rows = nba["recent"][trained["features"]].head(4).to_dict("records")
+    async with Client(nba["server"]) as c:
+        p = await c.call_tool("predict", {"model": "nba-bool", "rows": json.loads(json.dumps(rows, default=str))})
+        assert not p.is_error, p.content
+        preds = p.structured_content["predictions"]
+        assert all(isinstance(x["prediction"], bool) for x in preds)
+        ids = [x["prediction_id"] for x in preds]
+        for pid, actual in zip(ids, [True, 1, "TRUE", 0]):
+            r = await c.call_tool("log_feedback", {"prediction_id": pid, "actual": actual})
+            assert not r.is_error, (actual, r.content)
+            assert r.structured_content["logged"] == 1
+        r = await c.call_tool("log_feedback", {"items": [{"prediction_id": ids[3], "actual": "false"}]})
+        assert r.structured_content["corrected"] == 1
+        text = tool_error_text(await c.call_tool("log_feedback", {"prediction_id": ids[0], "actual": 2}))
+        assert "classes: False, True" in text
+        rep = await c.call_tool("get_model_performance", {"model": "nba-bool"})
+        assert not rep.is_error, rep.content
+        assert rep.structured_content["overall"]["labeled"] == 4
+    latest = [h["actual"] for pid in ids for h in feedback_history(ops.store, pid) if h["is_latest"]]
+    assert latest == [True, True, True, False] and all(type(v) is bool for v in latest)
+
+
+async def test_performance_unknown_version_is_not_found(nba: dict[str, Any]) -> None:
+    async with Client(nba["server"]) as c:
+        text = tool_error_text(await c.call_tool("get_model_performance", {"model": "nba-win", "version": 99}))
+        assert "version" in text and "no version 99" in text and "versions: 1" in text
+        text = tool_error_text(await c.call_tool("get_model_performance", {"model": "nba-win/99"}))
+        assert "no version 99" in text
+
+
 # -- concurrency -------------------------------------------------------------------------------------
 async def _concurrent_writers(server: Any) -> None:
     """8 writers x 1,000 labels, all at once; each also corrects the same 50 shared predictions."""

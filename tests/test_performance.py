@@ -144,6 +144,12 @@ def test_bad_arguments_name_the_argument(store: Store) -> None:
         model_performance(store, reg, "m", window="fortnight")
     with pytest.raises(NotFound, match="no registered model 'nope'"):
         model_performance(store, reg, "nope")
+    with pytest.raises(NotFound, match="no version 99") as info:  # not an empty report for a version that never was
+        model_performance(store, reg, "m", version=99)
+    assert info.value.argument == "version"
+    # a version gone from the registry that did serve predictions still gets its report
+    insert_predictions(store, "m", [{"created_at": utc(2030, 1, 1), "output": 1, "score": 0.9}], version=3)
+    assert model_performance(store, reg, "m", version=3)["overall"]["predictions"] == 1
 
 
 # -- buckets -----------------------------------------------------------------------------------------

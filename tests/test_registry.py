@@ -327,3 +327,133 @@ def test_a_notebook_can_use_the_model_with_plain_mlflow(shared: Any) -> None:
     assert {"accuracy", "roc_auc"} <= set(run.data.metrics) and run.data.params["estimator"]
     artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
     assert {"model", "mlops_reference"} <= artifacts
+
+
+async def test_crafted_model_files_cannot_run_code(mc: Client, shared: Any, tmp_path: Path) -> None:
+    """Regression: a .skops file smuggling a function (numpy's runstring in a FunctionTransformer),
+    and an MLflow model folder holding a pickle, must be refused before anything is executed."""
+    import mlflow.sklearn
+    import numpy as np
+    import skops.io as sio
+    from numpy.testing._private.utils import runstring
+    from sklearn.dummy import DummyRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    data_dir = shared.ops.settings.data_roots[0]
+    marker = tmp_path / "pwned"
+    code = f"open({str(marker)!r}, 'w').write('x')"
+    ft = FunctionTransformer(func=np.vectorize(runstring, otypes=[object]), kw_args={"dict": {}}, validate=False)
+    ft.feature_names_in_ = np.array(["code"], dtype=object)
+    ft.n_features_in_ = 1
+    sio.dump(Pipeline([("f", ft), ("m", DummyRegressor().fit(np.zeros((3, 1)), [0, 0, 0]))]), data_dir / "evil.skops")
+    pd.DataFrame({"code": [code] * 3}).to_csv(data_dir / "evil_ref.csv", index=False)
+    res = await mc.call_tool("register_model", {"model": "evil", "source": "evil.skops", "reference_dataset": "evil_ref.csv"})
+    text = tool_error_text(res)
+    assert "source" in text and "not scikit-learn estimators" in text and "runstring" in text
+
+    class Evil:
+        def __reduce__(self) -> Any:
+            return (exec, (code,))
+
+    mlflow.sklearn.save_model(Evil(), str(data_dir / "evil_model"), serialization_format="pickle")
+    marker.unlink(missing_ok=True)  # MLflow's own save_model round-trips (runs) the payload while writing it
+    res = await mc.call_tool("register_model", {"model": "evil", "source": "evil_model"})
+    assert "MLOPS_TRUST_PICKLE" in tool_error_text(res)
+    assert not marker.exists()
+    assert "evil" not in {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
+
+
+async def test_skops_mlflow_folder_registers(mc: Client, shared: Any) -> None:
+    import mlflow.sklearn
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    data_dir = shared.ops.settings.data_roots[0]
+    frame = pd.read_parquet(data_dir / "nba" / "train.parquet")
+    cols = ["home_rating", "away_rating"]
+    est = LogisticRegression().fit(frame[cols], frame["home_win"])
+    trusted = sio.get_untrusted_types(data=sio.dumps(est))
+    mlflow.sklearn.save_model(est, str(data_dir / "lr_model"), serialization_format="skops", skops_trusted_types=trusted)
+    frame[cols].to_parquet(data_dir / "lr_model_ref.parquet")
+    res = await mc.call_tool("register_model", {"model": "folder-lr", "source": "lr_model", "reference_dataset": "lr_model_ref.parquet"})
+    assert not res.is_error, res.content
+    pred = await mc.call_tool("predict", {"model": f"folder-lr/{res.structured_content['version']}", "rows": [{"home_rating": 1.0, "away_rating": 0.0}]})
+    assert pred.structured_content["predictions"][0]["score"] == pytest.approx(est.predict_proba(pd.DataFrame([{"home_rating": 1.0, "away_rating": 0.0}]))[0, 1])
+
+
+def test_rollback_after_an_explicit_rollback_follows_the_history(shared: Any) -> None:
+    reg = shared.ops.registry
+    for _ in range(2):
+        shared.ops.train(model="hist", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    shared.ops.train(model="hist", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    shared.ops.train(model="hist", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    reg.set_alias("hist", "champion", 1, "t", None)
+    reg.set_alias("hist", "champion", 2, "t", None)
+    reg.set_alias("hist", "champion", 3, "t", None)
+    reg.rollback("hist", "champion", 1, "t", "skip two")  # 3 -> 1 explicitly
+    reg.set_alias("hist", "champion", 4, "t", None)
+    assert reg.rollback_target("hist", "champion") == (4, 1)
+
+
+def test_concurrent_alias_moves_keep_an_unbroken_history(shared: Any) -> None:
+    import threading
+
+    from mlops_mcp.core.store.tables import AliasEvent
+
+    reg = shared.ops.registry
+    barrier = threading.Barrier(3)
+
+    def move(v: int) -> None:
+        barrier.wait()
+        reg.set_alias("nba-win", "race", v, f"t{v}", None)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=move, args=(v,)) for v in (1, 2, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    events = [e for e in reg._events("nba-win", "race")]
+    assert all(isinstance(e, AliasEvent) for e in events)
+    assert [e.kind for e in events] == ["set"] * len(events)  # nothing mistaken for an outside move
+    for before, after in zip(events, events[1:]):
+        assert after.from_version == before.to_version
+    assert events[-1].to_version == reg.aliases("nba-win")["race"]
+
+
+def test_reference_cache_is_safe_under_concurrency_and_recreation(shared: Any) -> None:
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = shared.ops.registry
+    mv = reg.version("nba-win", 2)
+    shutil.rmtree(shared.ops.settings.home / "cache" / "reference" / "nba-win", ignore_errors=True)
+    with ThreadPoolExecutor(8) as pool:
+        folders = list(pool.map(lambda _: reg.reference_dir(mv), range(16)))
+    assert len(set(folders)) == 1 and (folders[0] / "schema.json").exists()
+
+    # a model deleted and registered again reuses version numbers, never the cached profile
+    shared.ops.train(model="again", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, estimator="logistic_regression")
+    first = reg.reference_dir(reg.version("again", 1))
+    reg.client.delete_registered_model("again")
+    shared.ops.train(model="again", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE + ["pace"], estimator="logistic_regression")
+    second = reg.reference_dir(reg.version("again", 1))
+    assert first != second
+    assert "pace" not in reg.load(reg.version("again", 1)).schema.features
+
+
+async def test_more_bad_input_found_in_review(mc: Client, shared: Any) -> None:
+    row = recent_rows(shared, 1)[0]
+    for value in ("inf", "1e999", "-inf"):
+        text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(row, pace=value)]}))
+        assert "'pace' has an infinite value" in text
+    text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(row, pace="x" * 100_000)]}))
+    assert "'pace' is numeric" in text and len(text) < 1_000
+    text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(row, pace="inf")}))
+    assert "infinite" in text
+    bad_params = await mc.call_tool("train_model", {"model": "bad-params", "dataset": "nba/train.parquet", "target": "home_win",
+                                                     "exclude": EXCLUDE, "params": {"max_depth": -1}})
+    assert "params" in tool_error_text(bad_params) and "max_depth" in tool_error_text(bad_params)
+    dup = await mc.call_tool("train_model", {"model": "dup", "dataset": "nba/train.parquet", "target": "home_win", "features": ["pace", "pace"]})
+    assert "named twice" in tool_error_text(dup)

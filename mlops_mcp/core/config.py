@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     data_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
-        description="Folders datasets may be read from (os.pathsep- or comma-separated); default: <home>/data, then the working directory.",
+        description="Folders datasets may be read from (os.pathsep- or comma-separated); default: <home>/data, then the working directory (unless it is / or ~).",
     )
     auth_token: SecretStr | None = Field(default=None, description="Bearer token required on HTTP when set.")
     read_only: bool = Field(default=False, description="Register only read-only tools.")
@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         if self.artifact_root is None:
             self.artifact_root = self.home / "mlartifacts"
         self.artifact_root = self.artifact_root.expanduser().resolve()
-        roots = self.data_roots or [self.home / "data", Path.cwd()]
+        roots = self.data_roots or default_roots(self.home)
         self.data_roots = [Path(r).expanduser().resolve() for r in roots]
         return self
 
@@ -100,6 +100,16 @@ class Settings(BaseSettings):
             "read_only": self.read_only,
             "auth_required": self.auth_token is not None,
         }
+
+
+def default_roots(home: Path) -> list[Path]:
+    """``<home>/data``, then the working directory, unless that is '/' or the user's home folder:
+    hosts often launch stdio servers from there, and it would open every file on the disk."""
+    roots = [home / "data"]
+    cwd = Path.cwd().resolve()
+    if cwd != Path(cwd.anchor) and cwd != Path.home().resolve():
+        roots.append(cwd)
+    return roots
 
 
 def mask_url(url: str) -> str:

@@ -8,6 +8,8 @@ if they ever disagree, so the fast path can never change a prediction.
 
 from __future__ import annotations
 
+import math
+
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,6 +134,7 @@ class FastEncoder:
         columns, anything else refused naming row and column; categoricals compared as strings.
         """
         from mlops_mcp.core.errors import InvalidInput
+        from mlops_mcp.core.pipeline import short
 
         z = np.empty((len(rows), len(self.features)), dtype=float)
         num = [(j, self.features[j]) for j in self.num_cols]
@@ -143,12 +146,17 @@ class FastEncoder:
                     z[i, j] = np.nan
                     continue
                 try:
-                    z[i, j] = float(value)
+                    number = float(value)
                 except (TypeError, ValueError):
                     raise InvalidInput(
-                        f"column '{name}' is numeric but got {value!r} (row {i}); send a number or null",
+                        f"column '{name}' is numeric but got {short(value)} (row {i}); send a number or null",
                         argument="rows",
                     ) from None
+                if math.isinf(number):
+                    raise InvalidInput(
+                        f"column '{name}' has an infinite value (row {i}); send a finite number or null", argument="rows"
+                    )
+                z[i, j] = number
             for j, name, lookup, fill in cats:
                 value = row[name]
                 z[i, j] = lookup.get(fill if value is None else str(value), -1)

@@ -9,7 +9,8 @@ One call is one transaction, whatever its size: a dataset is streamed in chunks,
 and written inside the same transaction, so a bad value anywhere leaves nothing written. ``actual``
 is checked against the model's task before anything is written: a class the version knows (the
 stored value is the class as the model returns it, so ``"1"``, ``1.0`` and ``1`` all become ``1``
-for a 0/1 classifier), or a finite number for regression. Unknown prediction ids are reported and
+for a 0/1 classifier, and ``true``, ``1`` and ``"TRUE"`` become ``True`` for a boolean one), or a
+finite number for regression. Unknown prediction ids are reported and
 skipped, never fatal.
 
 Concurrency: on SQLite write transactions are ``BEGIN IMMEDIATE`` (writers queue); on PostgreSQL the
@@ -48,6 +49,7 @@ class ModelKind:
     task: str  # classification | regression
     classes: list[Any] | None = None
     _lookup: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _bools: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         for c in self.classes or []:
@@ -55,6 +57,13 @@ class ModelKind:
         for c in self.classes or []:
             if not isinstance(c, bool):
                 self._lookup[c] = c  # 1.0 and 1 hash alike: a float label finds an int class
+        # Boolean classes (a model trained on a bool target): True/False, 1/0 and "true"/"false" in
+        # any case all name them. True == 1 == 1.0 as dict keys, so one entry covers the numbers.
+        self._bools = bool(self.classes) and all(isinstance(c, bool) for c in self.classes or [])
+        if self._bools:
+            for c in self.classes or []:
+                for key in (c, str(c).lower(), str(int(c))):
+                    self._lookup.setdefault(key, c)
 
     def canonical(self, value: Any) -> Any:
         """The label as stored, or raise ValueError saying what is accepted."""
@@ -77,7 +86,7 @@ class ModelKind:
         try:
             found = self._lookup.get(value, _MISSING)
             if found is _MISSING and isinstance(value, str):
-                found = self._lookup.get(value.strip(), _MISSING)
+                found = self._lookup.get(value.strip().lower() if self._bools else value.strip(), _MISSING)
             if found is _MISSING and isinstance(value, float) and value.is_integer():
                 found = self._lookup.get(str(int(value)), _MISSING)
         except TypeError:  # unhashable (a list, an object)

@@ -115,32 +115,16 @@ def _register_uri(registry: Registry, model: str, source: str, description: str 
 
 
 def _load_local(path: Path, trust_pickle: bool) -> Any:
-    suffix = path.suffix.lower()
     if path.is_dir():
-        if not (path / "MLmodel").exists():
-            raise InvalidInput(f"'{path.name}' is a folder without an MLmodel file (not an MLflow model)", argument="source")
-        import mlflow.sklearn
-
-        try:
-            return mlflow.sklearn.load_model(str(path))
-        except Exception as exc:
-            raise InvalidInput(f"cannot load the MLflow model in '{path.name}' as scikit-learn: {exc}", argument="source") from None
+        return _load_mlflow_folder(path, trust_pickle)
+    suffix = path.suffix.lower()
     if suffix == ".skops":
-        import skops.io as sio
-
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if not _known_safe(t)]
-        if untrusted:
-            raise Forbidden(
-                f"'{path.name}' contains types that are not scikit-learn's or numpy's: {listing(untrusted)}; "
-                "loading them could run code, so it is refused",
-                argument="source",
-            )
-        return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        return load_skops(path.read_bytes(), path.name)
     if suffix in (".pkl", ".pickle", ".joblib"):
         if not trust_pickle:
             raise Forbidden(
                 f"'{path.name}' is a pickle: loading one runs arbitrary code. Save the model with skops "
-                "(skops.io.dump) or as an MLflow model, or set MLOPS_TRUST_PICKLE=true for files you trust",
+                "(skops.io.dump) or as an MLflow model in skops format, or set MLOPS_TRUST_PICKLE=true for files you trust",
                 argument="source",
             )
         import joblib
@@ -153,8 +137,89 @@ def _load_local(path: Path, trust_pickle: bool) -> Any:
     )
 
 
-def _known_safe(type_name: str) -> bool:
-    return type_name.startswith(("sklearn.", "numpy.", "scipy.sparse")) or type_name in ("builtins.slice",)
+def _load_mlflow_folder(path: Path, trust_pickle: bool) -> Any:
+    """An MLflow sklearn model folder. Its MLmodel file is data the folder's author wrote, so it is
+    not trusted: a skops model is loaded with our allowlist (never with the trusted types the
+    MLmodel file lists), a pickled one only when pickles are trusted."""
+    import yaml
+
+    mlmodel = path / "MLmodel"
+    if not mlmodel.exists():
+        raise InvalidInput(f"'{path.name}' is a folder without an MLmodel file (not an MLflow model)", argument="source")
+    try:
+        meta = yaml.safe_load(mlmodel.read_text()) or {}
+        flavor = (meta.get("flavors") or {}).get("sklearn") or {}
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        raise InvalidInput(f"cannot read the MLmodel file of '{path.name}': {exc}", argument="source") from None
+    if not flavor:
+        raise InvalidInput(f"'{path.name}' is not a scikit-learn MLflow model (no 'sklearn' flavor)", argument="source")
+    file_name = str(flavor.get("pickled_model", ""))
+    model_file = (path / file_name).resolve()
+    if not file_name or not model_file.is_file() or not model_file.is_relative_to(path.resolve()):
+        raise InvalidInput(f"'{path.name}': the MLmodel file names no model file inside the folder", argument="source")
+    if flavor.get("serialization_format") == "skops":
+        return load_skops(model_file.read_bytes(), path.name)
+    if not trust_pickle:
+        raise Forbidden(
+            f"'{path.name}' holds a {flavor.get('serialization_format', 'pickle')} model: loading it runs arbitrary "
+            "code. Save it with serialization_format='skops', or set MLOPS_TRUST_PICKLE=true for folders you trust",
+            argument="source",
+        )
+    import mlflow.sklearn
+
+    try:
+        return mlflow.sklearn.load_model(str(path))
+    except Exception as exc:
+        raise InvalidInput(f"cannot load the MLflow model in '{path.name}': {exc}", argument="source") from None
+
+
+#: Types a skops file may need beyond skops' own safe list. Everything else is refused: skops
+#: trusts a type by reconstructing it, and functions or callable wrappers (numpy.vectorize,
+#: numpy.testing's runstring, ...) would let a file run code. Tree node arrays from a malicious
+#: file can crash the process but not run code; tree models cannot be loaded without them.
+SKOPS_EXTRA_TYPES = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
+
+
+def load_skops(data: bytes, name: str) -> Any:
+    """Load skops bytes with only estimator classes and the types above trusted (one read of the
+    bytes for both the check and the load, so the file cannot change in between)."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise InvalidInput(f"'{name}' is not a readable skops file: {exc}", argument="source") from None
+    refused = [t for t in untrusted if t not in SKOPS_EXTRA_TYPES and not _is_estimator_class(t)]
+    if refused:
+        raise Forbidden(
+            f"'{name}' contains types that are not scikit-learn estimators: {listing(refused)}; loading them "
+            "could run code, so the file is refused",
+            argument="source",
+        )
+    return sio.loads(data, trusted=list(untrusted))
+
+
+def _is_estimator_class(dotted: str) -> bool:
+    """A class (not a function) defined in scikit-learn that derives from BaseEstimator."""
+    import importlib
+    import inspect
+
+    from sklearn.base import BaseEstimator
+
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name.startswith("sklearn."):
+        return False
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        return False
+    return inspect.isclass(obj) and issubclass(obj, BaseEstimator)
 
 
 def _schema_and_reference(

@@ -4,6 +4,12 @@ data (a dataset, or the inputs of the predictions it served), every check kept a
 "Is the model drifting since the rule change?" is ``check_model_drift(model="nba-win")``: the
 champion's reference profile against the last 7 days of logged inputs, plus prediction drift
 (the model's scores on reference vs current) tested the same way.
+
+Logged inputs are the raw request values (``predict`` accepts numeric strings such as "100.6"), so
+they are cast with the version's schema before the check. Inputs do not depend on the version that
+served them, so every logged prediction of the model counts for the feature columns; prediction
+drift uses only the scores of the version whose reference is compared (other versions' scores,
+A/B arms or earlier champions, are a different model's output).
 """
 
 import logging
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_ROWS = 200_000  # newest logged predictions used as current data
+VERSION_COLUMN = "__version__"  # version that served a logged prediction (logged_inputs)
 MAX_PREDICTION_ROWS = 100_000  # rows scored for prediction drift on a dataset
 STREAM_ROWS = 2_000_000  # Parquet files larger than this are read column by column
 
@@ -40,14 +47,15 @@ def parse_time(value: str | None, argument: str) -> datetime | None:
 
 
 def logged_inputs(store: "Store", model: str, since: datetime, until: datetime, limit: int = MAX_LOGGED_ROWS) -> "pd.DataFrame":
-    """Inputs (and scores) of the newest ``limit`` predictions logged for ``model`` in [since, until)."""
+    """Inputs (raw, as requested), scores and serving versions (``VERSION_COLUMN``) of the newest
+    ``limit`` predictions logged for ``model`` in [since, until)."""
     import pandas as pd
     from sqlalchemy import select
 
     from mlops_mcp.core.store.tables import Prediction
 
     query = (
-        select(Prediction.inputs, Prediction.score)
+        select(Prediction.inputs, Prediction.score, Prediction.version)
         .where(Prediction.model == model, Prediction.created_at >= since, Prediction.created_at < until)
         .order_by(Prediction.created_at.desc())
         .limit(limit)
@@ -58,7 +66,41 @@ def logged_inputs(store: "Store", model: str, since: datetime, until: datetime, 
         return pd.DataFrame()
     frame = pd.DataFrame.from_records([r[0] for r in rows])
     frame[PREDICTION_COLUMN] = [r[1] for r in rows]
+    frame[VERSION_COLUMN] = [r[2] for r in rows]
     return frame
+
+
+def coerce_logged(frame: "pd.DataFrame", schema: Any, prepared: Any) -> "pd.DataFrame":
+    """Logged inputs cast with the model's schema, as ``predict`` cast them (numeric strings to numbers).
+
+    Columns absent from ``frame`` stay absent, other columns (the score) are kept. Numeric values
+    that cannot be read (another version's schema, or strings Python's float() took but pandas does
+    not, such as "1_000", or infinities logged before they were refused) become missing rather than
+    failing the check. A categorical column whose reference holds numbers or booleans (a forced
+    categorical) keeps its logged values: as strings they would read as a type change.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mlops_mcp.core.pipeline import coerce_features
+
+    present = [c for c in schema.features if c in frame.columns]
+    if not present:
+        return frame
+    raw = frame.reindex(columns=schema.features)
+    try:
+        cast = coerce_features(raw, schema, argument="dataset")
+    except InvalidInput as exc:
+        log.warning("logged inputs do not all fit the schema (%s); unreadable numbers are counted as missing", exc)
+        numbers = {c: pd.to_numeric(raw[c], errors="coerce").astype("float64") for c in schema.numeric}
+        raw = raw.assign(**{c: v.where(np.isfinite(v)) for c, v in numbers.items()})
+        cast = coerce_features(raw, schema, argument="dataset")
+    categorical = prepared.categorical
+    keep = [c for c in present if c not in categorical or categorical[c].family in ("string", "empty")]
+    out = frame.copy()
+    for c in keep:
+        out[c] = cast[c]
+    return out
 
 
 def check_model_drift(
@@ -99,7 +141,9 @@ def check_model_drift(
         ref_frame = read_frame(resolve_path(reference, roots, argument="reference"), argument="reference")
         _require_columns(ref_frame, features, "reference")
         ref_frame = ref_frame.copy()
-        ref_frame[PREDICTION_COLUMN] = _scores(loaded, ref_frame.head(MAX_PREDICTION_ROWS))
+        if len(ref_frame) > MAX_PREDICTION_ROWS:  # scored for prediction drift: keep a sample that size
+            ref_frame = ref_frame.sample(n=MAX_PREDICTION_ROWS, random_state=0)
+        ref_frame[PREDICTION_COLUMN] = _scores(loaded, ref_frame)
         prepared = prepare_for_drift(ref_frame, loaded.schema)
         reference_source, reference_sample = reference, ref_frame
     else:
@@ -127,12 +171,14 @@ def check_model_drift(
     options = dict(method=method, alpha=alpha, thresholds=_thresholds(method, threshold, thresholds), drift_share=drift_share)
 
     current_frame = None
+    notes: list[str] = []
     if dataset is not None:
         path = resolve_path(dataset, roots)
         current_source = dataset
         if path.suffix.lower() in (".parquet", ".pq") and _parquet_rows(path) > STREAM_ROWS:
             report = check_drift_parquet(prepared, path, columns=checked, **options)
             pred_current = None  # not loaded whole: prediction drift is skipped for streamed files
+            notes.append(f"no prediction drift: files over {STREAM_ROWS:,} rows are streamed column by column, not scored")
         else:
             current_frame = read_frame(path)
             _require_columns(current_frame, checked, "dataset")
@@ -151,8 +197,13 @@ def check_model_drift(
             )
         current_source = f"inputs of {len(current_frame)} predictions logged {since_t:%Y-%m-%d %H:%M}..{until_t:%Y-%m-%d %H:%M} UTC"
         _require_columns(current_frame, checked, "dataset")
+        served_by = current_frame.pop(VERSION_COLUMN).to_numpy()
+        current_frame = coerce_logged(current_frame, loaded.schema, prepared)
         report = check_drift(prepared, current_frame, columns=checked, **options)
-        pred_current = current_frame[[PREDICTION_COLUMN]].dropna()
+        pred_current, note = _own_scores(current_frame, served_by, int(mv.version))
+        if note and PREDICTION_COLUMN in prepared.columns:
+            log.info("drift of %s/%s: %s", mv.name, mv.version, note)
+            notes.append(note)
 
     prediction = None
     if pred_current is not None and len(pred_current) and PREDICTION_COLUMN in prepared.columns:
@@ -166,6 +217,7 @@ def check_model_drift(
         reference_source=reference_source,
         current_source=current_source,
         prediction_drift=prediction,
+        notes=notes,
     )
     if multivariate and current_frame is not None and reference_sample is not None:
         result["multivariate"] = domain_classifier(reference_sample[checked], current_frame[checked], columns=checked)
@@ -180,6 +232,27 @@ def _scores(loaded: Any, frame: "pd.DataFrame") -> Any:
 
     X = coerce_features(frame[loaded.schema.features], loaded.schema, argument="dataset")
     return prediction_scores(loaded.model, loaded.task, X)
+
+
+def _own_scores(frame: "pd.DataFrame", served_by: Any, version: int) -> tuple["pd.DataFrame", str | None]:
+    """Scores of the predictions ``version`` served, and a note when others were left out."""
+    import numpy as np
+
+    own = np.asarray(served_by == version, dtype=bool)
+    scores = frame.loc[own, [PREDICTION_COLUMN]].dropna()
+    n_other = int((~own).sum())
+    if not own.any():
+        others = sorted({int(v) for v in served_by})
+        return scores, (
+            f"no prediction drift: none of the {len(frame)} logged predictions was served by version {version} "
+            f"(served by {listing(others)}); pass dataset=<path> to score data with version {version}"
+        )
+    if n_other:
+        return scores, (
+            f"prediction drift uses the {int(own.sum())} logged predictions served by version {version}; "
+            f"{n_other} served by other versions (A/B arms, earlier champions) are left out"
+        )
+    return scores, None
 
 
 def _require_columns(frame: "pd.DataFrame", columns: list[str], argument: str) -> None:
@@ -207,7 +280,15 @@ def _thresholds(method: str, threshold: float | None, thresholds: dict[str, floa
 def _parquet_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
-    return int(pq.ParquetFile(path).metadata.num_rows)
+    if path.is_dir():
+        raise InvalidInput(
+            f"'{path.name}' is a directory, not a Parquet file; give the path of one .parquet file", argument="dataset"
+        )
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError) as exc:  # unreadable, or not Parquet (ArrowInvalid is a ValueError)
+        reason = str(exc).replace(str(path), path.name)
+        raise InvalidInput(f"cannot read '{path.name}' as Parquet: {reason}", argument="dataset") from exc
 
 
 def _persist(store: "Store", result: dict[str, Any], actor: str) -> int:

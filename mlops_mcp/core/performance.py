@@ -128,6 +128,8 @@ def model_performance(
         labeled = labeled_job.result()
     if counts.empty and registry is not None:
         registry.registered_model(name)  # NotFound (listing the models) when the name is wrong
+        if version is not None:
+            registry.version(name, version)  # NotFound (listing the versions) when the version is wrong
     if counts.empty and registry is None:
         raise NotFound(f"no predictions logged for '{name}'", argument="model")
 

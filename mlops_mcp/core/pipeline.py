@@ -99,6 +99,9 @@ def infer_schema(
         if missing:
             raise InvalidInput(f"not in the data: {listing(missing)}; columns: {listing(frame.columns)}", argument="features")
         columns = [c for c in features if c != target]
+        duplicated = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicated:
+            raise InvalidInput(f"columns named twice: {listing(duplicated)}", argument="features")
     if not columns:
         raise InvalidInput("no feature columns left besides the target", argument="features")
     forced = set(categorical or [])
@@ -147,27 +150,42 @@ def coerce_features(frame: "pd.DataFrame", schema: FeatureSchema, argument: str 
         if extra:
             parts.append(f"unknown columns {listing(extra)}")
         raise InvalidInput(f"{'; '.join(parts)}; the model expects: {listing(schema.features, 50)}", argument=argument)
+    import numpy as np
+
     out = {}
     for col in schema.features:
         series = frame[col]
         if schema.kinds[col] == "numeric":
             if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-                out[col] = series.astype("float64")
-                continue
-            converted = pd.to_numeric(series, errors="coerce")
-            bad = series[converted.isna() & series.notna()]
-            if len(bad):
-                example = bad.iloc[0]
-                raise InvalidInput(
-                    f"column '{col}' is numeric but got {example!r} (row {bad.index[0]}); send a number or null",
-                    argument=argument,
-                )
-            out[col] = converted.astype("float64")
+                converted = series.astype("float64")
+            else:
+                converted = pd.to_numeric(series, errors="coerce")
+                bad = series[converted.isna() & series.notna()]
+                if len(bad):
+                    raise InvalidInput(
+                        f"column '{col}' is numeric but got {short(bad.iloc[0])} (row {bad.index[0]}); send a number or null",
+                        argument=argument,
+                    )
+                converted = converted.astype("float64")
+            infinite = np.isinf(converted.to_numpy())
+            if infinite.any():
+                row = converted.index[infinite.argmax()]
+                raise InvalidInput(f"column '{col}' has an infinite value (row {row}); send a finite number or null", argument=argument)
+            out[col] = converted
         else:
             out[col] = series.astype(object).where(series.notna(), None).map(
                 lambda v: v if v is None else str(v)
             )
     return pd.DataFrame(out, index=frame.index)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value for an error message: never the whole of a huge input."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = limit
+    return r.repr(value)
 
 
 def build_pipeline(estimator: str, task: Task, schema: FeatureSchema, params: dict[str, Any] | None = None) -> "Pipeline":

@@ -128,7 +128,8 @@ class Registry:
         self.store = store
         self._cache: OrderedDict[tuple[str, int, int], LoadedModel] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._load_locks: dict[tuple[str, int, int], threading.Lock] = {}
+        self._load_locks: dict[Any, threading.Lock] = {}
+        self._alias_locks: dict[tuple[str, str], threading.RLock] = {}
         self._profiles: OrderedDict[tuple[str, int, int], ReferenceProfile] = OrderedDict()
         self.cache_size = 16
 
@@ -296,27 +297,46 @@ class Registry:
 
     # -- reference profiles -------------------------------------------------------------------
     def reference_dir(self, mv: "ModelVersion") -> Path | None:
-        """Local copy of the version's reference profile (downloaded once), or None if it has none."""
+        """Local copy of the version's reference profile (downloaded once), or None if it has none.
+
+        The cache folder is named by the reference's artifact URI as well as name and version: a
+        model deleted and registered again reuses version numbers, never artifact locations."""
+        import hashlib
+        import os
+        import tempfile
+
         uri = (mv.tags or {}).get(TAG_REFERENCE)
         if not uri:
             return None
-        target = self.settings.home / "cache" / "reference" / mv.name / str(mv.version)
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:12]
+        target = self.settings.home / "cache" / "reference" / mv.name / f"{mv.version}-{digest}"
         if (target / "schema.json").exists():
             return target
-        import mlflow.artifacts
+        with self._key_lock(("reference", str(target))):
+            if (target / "schema.json").exists():
+                return target
+            import mlflow.artifacts
 
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp), tracking_uri=self.settings.tracking_uri)
-        inner = next((p.parent for p in tmp.rglob("schema.json")), None)
-        if inner is None:
-            log.warning("reference profile of %s/%s at %s has no schema.json", mv.name, mv.version, uri)
-            return None
-        shutil.rmtree(target, ignore_errors=True)
-        inner.rename(target)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+            try:
+                mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp), tracking_uri=self.settings.tracking_uri)
+                inner = next((p.parent for p in tmp.rglob("schema.json")), None)
+                if inner is None:
+                    log.warning("reference profile of %s/%s at %s has no schema.json", mv.name, mv.version, uri)
+                    return None
+                try:
+                    os.replace(inner, target)  # atomic; another process may have won the race
+                except OSError:
+                    if not (target / "schema.json").exists():
+                        raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return target
+
+    def _key_lock(self, key: Any) -> threading.Lock:
+        with self._cache_lock:
+            return self._load_locks.setdefault(key, threading.Lock())
 
     def reference(self, mv: "ModelVersion", argument: str = "model") -> ReferenceProfile:
         """The version's reference profile, read once per version (profiles never change)."""
@@ -343,15 +363,36 @@ class Registry:
         return read_profile(folder)
 
     # -- alias moves and their history --------------------------------------------------------
+    def alias_lock(self, name: str, alias: str) -> "threading.RLock":
+        """Serialises moves of one alias in this process: read, move in MLflow and record happen
+        as one step, so concurrent promotions cannot break the history's from -> to chain.
+        (Several server processes on one registry should not move the same alias at once.)"""
+        with self._cache_lock:
+            return self._alias_locks.setdefault((name, alias), threading.RLock())
+
     def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str | None, kind: str = "set") -> dict[str, Any]:
         """Point ``alias`` at ``version`` and record the move; returns from/to versions."""
         check_alias(alias)
         self.version(name, version)  # NotFound names the versions that exist
-        current = self.sync_alias(name, alias, actor)
-        if current == version:
-            return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": False}
-        self._move(name, alias, current, version, kind, actor, reason)
+        with self.alias_lock(name, alias):
+            current = self.sync_alias(name, alias, actor)
+            if current == version:
+                return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": False}
+            self._move(name, alias, current, version, kind, actor, reason)
         return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": True}
+
+    def rollback(self, name: str, alias: str, to_version: int | None, actor: str, reason: str | None) -> dict[str, Any]:
+        """Plan and move in one locked step (see :meth:`rollback_target`)."""
+        with self.alias_lock(name, alias):
+            current, target = self.rollback_plan(name, alias, to_version, actor)
+            move = self.set_alias(name, alias, target, actor, reason, kind="rollback")
+        return {**move, "from_version": current}
+
+    def rollback_plan(self, name: str, alias: str, to_version: int | None, actor: str) -> tuple[int | None, int]:
+        if to_version is not None:
+            self.version(name, to_version, argument="to_version")
+            return self.sync_alias(name, alias, actor), to_version
+        return self.rollback_target(name, alias)
 
     def _move(self, name: str, alias: str, current: int | None, version: int | None, kind: str, actor: str, reason: str | None) -> None:
         """Move in MLflow, then record; if recording fails the MLflow move is undone (no event
@@ -379,6 +420,10 @@ class Registry:
 
     def sync_alias(self, name: str, alias: str, actor: str) -> int | None:
         """Where the alias points in MLflow now; a move made outside this server is recorded."""
+        with self.alias_lock(name, alias):
+            return self._sync_alias(name, alias, actor)
+
+    def _sync_alias(self, name: str, alias: str, actor: str) -> int | None:
         current = self.aliases(name).get(alias)
         last = self._events(name, alias)[-1:] or None
         recorded = last[0].to_version if last else None
@@ -416,8 +461,12 @@ class Registry:
         stack: list[int | None] = []
         for e in self._events(name, alias):
             if e.kind == "rollback":
-                if len(stack) > 1:
-                    stack.pop()
+                # back to the newest place the alias held that version (an explicit to_version may
+                # skip several steps); a version never held before replaces the top
+                if e.to_version in stack:
+                    del stack[len(stack) - stack[::-1].index(e.to_version) :]
+                elif stack:
+                    stack[-1] = e.to_version
                 continue
             if not stack and e.from_version is not None:
                 stack.append(e.from_version)

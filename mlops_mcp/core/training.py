@@ -19,6 +19,7 @@ from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, listing
 from mlops_mcp.core.pipeline import (
     ESTIMATORS,
+    short,
     FeatureSchema,
     build_pipeline,
     coerce_features,
@@ -176,11 +177,17 @@ def train(
     warnings = _warnings(frame, schema, n_missing_target)
 
     stratify = y if task_ == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
+    except ValueError as exc:  # e.g. a held-out share too small to hold every class
+        raise InvalidInput(f"cannot split {len(y)} rows for evaluation: {exc}", argument="test_size") from None
     pipeline = build_pipeline(estimator, task_, schema, params)
     progress(0.1, f"training {estimator} on {len(X_train)} rows, {len(schema.features)} features")
     started = time.perf_counter()
-    pipeline.fit(X_train, y_train)
+    try:
+        pipeline.fit(X_train, y_train)
+    except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError: bad hyper-parameters
+        raise InvalidInput(f"{estimator} refused to train: {short(str(exc), 300)}", argument="params") from None
     train_seconds = time.perf_counter() - started
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])] or None
     schema.classes = classes

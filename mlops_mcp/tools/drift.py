@@ -44,7 +44,7 @@ class DriftResult(BaseModel):
     n_current: int
     method: str
     alpha: float
-    drift_detected: bool = Field(description="share_drifted >= drift_share")
+    drift_detected: bool = Field(description="share_drifted >= drift_share, or any column all missing in the current data")
     share_drifted: float
     n_drifted: int
     n_checked: int
@@ -54,6 +54,9 @@ class DriftResult(BaseModel):
     prediction_drift: ColumnResult | None = Field(description="the model's scores on reference vs current, same test")
     multivariate: dict[str, Any] | None = Field(None, description="domain classifier: ROC AUC and the separating columns")
     extra_columns: list[str] = Field(default_factory=list, description="current columns not checked")
+    notes: list[str] = Field(
+        default_factory=list, description="caveats of this check, e.g. why prediction_drift is missing or what it left out"
+    )
 
 
 class DriftHeadline(BaseModel):

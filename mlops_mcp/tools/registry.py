@@ -305,10 +305,7 @@ def register(r: Registrar) -> None:
         return confirm_or_ask(ctx, confirm, question)
 
     def _rollback_plan(model: str, alias: str, to_version: int | None) -> tuple[int | None, int]:
-        if to_version is not None:
-            ops.registry.version(model, to_version, argument="to_version")
-            return ops.registry.sync_alias(model, alias, r.actor()), to_version
-        return ops.registry.rollback_target(model, alias)
+        return ops.registry.rollback_plan(model, alias, to_version, r.actor())
 
     @r.tool(title="Roll back an alias", read_only=False, destructive=True)
     def rollback_model(
@@ -334,9 +331,9 @@ def register(r: Registrar) -> None:
                 message=f"Nothing changed ({why}). Would roll '{model}@{alias}' back from version {current} "
                 f"to version {target}; call again with confirm=true.",
             )
-        move = ops.registry.set_alias(model, alias, target, r.actor(), reason, kind="rollback")
+        move = ops.registry.rollback(model, alias, to_version, r.actor(), reason)
         return AliasResult(**move, confirmed=True,
-                           message=f"'{model}@{alias}' rolled back from version {current} to version {target}")
+                           message=f"'{model}@{alias}' rolled back from version {move['from_version']} to version {move['to_version']}")
 
     @r.tool(title="Alias history of a model", read_only=True)
     def get_model_history(

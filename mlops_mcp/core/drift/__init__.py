@@ -24,8 +24,14 @@ only when the shift is **real** (statistically significant) **and large enough t
   also "holm", "bonferroni", "none");
 - a column drifts when ``p_adjusted < alpha`` (default 0.05) **and** ``effect_size >= threshold``
   (``thresholds={"wasserstein": ..., "jensenshannon": ...}`` or per column name);
-- the dataset drifts when the share of drifted columns is ``>= drift_share`` (default 0.5);
-  columns are also ranked by severity (effect size / its threshold, drifted columns first).
+- a column whose values are **all missing in the current data** while the reference has values (a
+  broken feed) is not skipped: whatever the method, its p-value is the two-proportion z-test on
+  the share of missing values (corrected with the others), its effect size the current missing
+  share (1.0), and it drifts when ``p_adjusted < alpha``;
+- the dataset drifts when the share of drifted columns is ``>= drift_share`` (default 0.5), or
+  when any column drifted by going all missing; columns are also ranked by severity (effect size /
+  its threshold, drifted columns first; an all-missing column comes first of all and gets the
+  report's highest severity, at least 1).
 
 Because drift needs a significant test, a column without drift false-alarms at most at rate
 ``alpha`` whatever its number of rows or categories (no fixed distance threshold decides alone on
@@ -36,7 +42,8 @@ Forced methods (``method=`` for all columns or ``methods={column: name}``): ks, 
 chi2, ztest (tests: drifted when the corrected p-value < alpha), wasserstein (normed), psi,
 jensenshannon, hellinger, kl_div (distances: drifted when >= the threshold). Count-based methods on
 a numeric column use the 10 reference-decile bins. Missing values are counted and reported, never
-silently dropped; a column that cannot be checked gets ``status`` "skipped" or "error" and a reason.
+silently dropped; a column that cannot be checked gets ``status`` "skipped" (fewer than 5 values on
+a side, unless the current side went all missing: see above) or "error" and a reason.
 """
 
 from mlops_mcp.core.drift.engine import (

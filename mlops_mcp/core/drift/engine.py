@@ -46,6 +46,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "kl_div": 0.1,
 }
 MIN_VALUES = 5  # non-missing values per side below which a column is skipped, not guessed
+ALL_MISSING = "all values missing in current data"
 MC_DRAWS = 1999
 
 
@@ -154,7 +155,7 @@ def _current_from_series(series: pd.Series, kind: str) -> _Current:
     family = family_of(series)
     if kind == "numeric":
         if family not in ("numeric", "bool"):
-            return _Current(len(series), family)
+            return _Current(len(series), family, n_missing=int(series.isna().sum()))
         v = _finite(numeric_values(series))
         return _Current(len(series), family, values=v, n_missing=len(series) - v.size)
     counts, n_missing = count_categories(series)
@@ -181,7 +182,7 @@ def _current_from_arrow(chunked: Any, kind: str) -> _Current:
         family = str(t)
     if kind == "numeric":
         if family not in ("numeric", "bool"):
-            return _Current(n, family)
+            return _Current(n, family, n_missing=int(chunked.null_count))
         v = _finite(chunked.cast(pa.float64()).to_numpy())
         return _Current(n, family, values=v, n_missing=n - v.size)
     vc = pc.value_counts(chunked)
@@ -223,10 +224,31 @@ def _compatible(ref_family: str, cur_family: str, kind: str) -> str | None:
     return f"type changed: {ref_family} values in the reference, {cur_family} values in the current data"
 
 
+def _all_missing(res: ColumnDrift, st: _Settings) -> bool:
+    """A column the current data no longer fills (a broken feed) while the reference has values.
+
+    Whatever the method, the test is the two-proportion z-test on the share of missing values
+    (reference vs current, corrected with the others); the effect size is the current missing share
+    (1.0). Its type cannot be judged (no values), so this comes before the type check.
+    """
+    if res.n_current > 0 or res.missing_current == 0 or res.n_reference < MIN_VALUES:
+        return False
+    z, p = m.ztest_two_proportions(
+        np.array([res.missing_reference, res.n_reference]), np.array([res.missing_current, res.n_current])
+    )
+    res.method, res.reason = "ztest", ALL_MISSING
+    res.statistic, res.p_value, res.p_value_method, res.threshold = z, p, "ztest_missing_share", st.alpha
+    res.effect_size, res.effect_metric = 1.0, "missing_share"
+    res.summary = {"missing_share": _missing_shares(res)}
+    return True
+
+
 def _check_numeric(name: str, ref: NumericReference, cur: _Current, method: str, st: _Settings) -> ColumnDrift:
     res = ColumnDrift(column=name, kind="numeric", method=method)
     res.n_reference, res.missing_reference = int(ref.values.size), ref.n_missing
     res.n_current, res.missing_current = cur.n_rows - cur.n_missing, cur.n_missing
+    if _all_missing(res, st):
+        return res
     problem = _compatible("numeric", cur.family, "numeric")
     if problem:
         res.status, res.reason = "error", problem
@@ -315,6 +337,8 @@ def _check_categorical(name: str, ref: CategoricalReference, cur: _Current, meth
     res = ColumnDrift(column=name, kind="categorical", method=method)
     res.n_reference, res.missing_reference = ref.n_values, ref.n_missing
     res.n_current, res.missing_current = cur.n_rows - cur.n_missing, cur.n_missing
+    if _all_missing(res, st):
+        return res
     problem = _compatible(ref.family, cur.family, "categorical")
     if problem:
         res.status, res.reason = "error", problem
@@ -461,16 +485,31 @@ def _finish(
         if r.effect_size is not None and r.effect_threshold:
             r.severity = r.effect_size / r.effect_threshold
         chosen = st.methods.get(r.column, st.method)
-        if chosen == "auto":
+        if r.reason == ALL_MISSING:
+            r.drifted = bool(r.p_adjusted is not None and r.p_adjusted < st.alpha)
+        elif chosen == "auto":
             r.drifted = bool(r.p_adjusted is not None and r.p_adjusted < st.alpha and (r.effect_size or 0.0) >= (r.effect_threshold or 0.0))
         elif r.method in TESTS:
             r.drifted = bool(r.p_adjusted is not None and r.p_adjusted < st.alpha)
         else:
             r.drifted = bool(r.statistic is not None and r.threshold is not None and r.statistic >= r.threshold)
     ok = [r for r in results if r.status == "ok"]
+    broken = [r for r in ok if r.drifted and r.reason == ALL_MISSING]
+    top = max((r.severity or 0.0 for r in ok if r.reason != ALL_MISSING), default=0.0)
+    for r in broken:  # a feed that stopped sending a column outranks any shift of the values
+        r.severity = max(top, 1.0)
+    first = {r.column for r in broken}
     n_drifted = sum(1 for r in ok if r.drifted)
     share = n_drifted / len(ok) if ok else 0.0
-    ranked = sorted(ok, key=lambda r: (not r.drifted, -(r.severity or 0.0), r.p_adjusted if r.p_adjusted is not None else 1.0))
+    ranked = sorted(
+        ok,
+        key=lambda r: (
+            not r.drifted,
+            r.column not in first,
+            -(r.severity or 0.0),
+            r.p_adjusted if r.p_adjusted is not None else 1.0,
+        ),
+    )
     thresholds = {**DEFAULT_THRESHOLDS, **st.thresholds}
     return DriftReport(
         columns=results,
@@ -481,7 +520,7 @@ def _finish(
         share_drifted=share,
         n_drifted=n_drifted,
         n_checked=len(ok),
-        drift_detected=bool(ok) and share >= drift_share,
+        drift_detected=bool(ok) and (share >= drift_share or bool(broken)),
         ranked=[r.column for r in ranked],
         n_reference=ref.n_rows,
         n_current=n_current,

@@ -38,9 +38,13 @@ def plot_report(report: DriftReport, reference: Any = None, current: Any = None,
     ax.set_xlabel("effect size / threshold (red: drifted = significant and above threshold)")
     ax.set_title(f"Drift: {report.n_drifted}/{report.n_checked} columns ({report.share_drifted:.0%})")
     if show:
+        legend = False
         for i, col in enumerate(worst):
             sub = fig.add_subplot(rows, len(worst), len(worst) + i + 1)
-            if col.kind == "numeric" and col.column in getattr(reference, "numeric", {}):
+            if col.n_current == 0:  # nothing to draw: every current value is missing
+                sub.text(0.5, 0.5, col.reason or "no current values", ha="center", va="center", fontsize=8, wrap=True)
+                sub.set_axis_off()
+            elif col.kind == "numeric" and col.column in getattr(reference, "numeric", {}):
                 a = reference.numeric[col.column].values
                 b = np.asarray(current[col.column], dtype=float)
                 b = b[np.isfinite(b)]
@@ -56,8 +60,9 @@ def plot_report(report: DriftReport, reference: Any = None, current: Any = None,
                 sub.bar(x + 0.2, [mv["current_share"] for mv in moves], 0.4, label="current")
                 sub.set_xticks(x, labels, rotation=45, fontsize=7)
             sub.set_title(col.column, fontsize=9)
-            if i == 0:
+            if not legend and col.n_current:  # once, on the first panel that draws both sides
                 sub.legend(fontsize=7)
+                legend = True
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

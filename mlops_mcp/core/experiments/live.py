@@ -195,7 +195,7 @@ def outcomes(rows: list[tuple[str, Any, Any, Any]], metric: str) -> tuple[dict[s
 def read_out(store: "Store", experiment_id: int, persist: bool = True) -> dict[str, Any]:
     """Everything get_ab_test reports. With ``persist`` the look is counted and the always-valid
     p-value's running minimum stored (it can only fall)."""
-    from sqlalchemy import update
+    from sqlalchemy import case, update
 
     from mlops_mcp.core.store.tables import ExperimentRow
 
@@ -205,10 +205,13 @@ def read_out(store: "Store", experiment_id: int, persist: bool = True) -> dict[s
     summary = compute(row, joined_rows(store, experiment_id))
     if persist and row.status == "running":
         new_p = summary["always_valid_p_value"]
+        # Both in SQL, not from the row read above: concurrent looks each count, and a look that read
+        # an older minimum cannot raise the one a faster look already stored.
+        col = ExperimentRow.always_valid_p
         with store.write() as session:
             values: dict[str, Any] = {"looks": ExperimentRow.looks + 1}
             if new_p is not None:
-                values["always_valid_p"] = new_p
+                values["always_valid_p"] = case((col.is_(None), new_p), (col > new_p, new_p), else_=col)
             session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(**values))
         row = get_row(store, experiment_id)
     return {**view(row), **summary}

@@ -87,6 +87,7 @@ class ExperimentRouter:
         self.ttl = ttl
         self._cache: tuple[dict[str, ActiveAB], dict[str, ActiveShadow]] | None = None
         self._loaded_at = 0.0
+        self._generation = 0  # bumped by invalidate(): a read begun before it must not be cached
         self._lock = threading.Lock()
         self._rng = random.Random()
         self._queue: queue.Queue[ShadowJob] = queue.Queue(maxsize=QUEUE_BATCHES)
@@ -97,11 +98,13 @@ class ExperimentRouter:
     def invalidate(self) -> None:
         with self._lock:
             self._cache = None
+            self._generation += 1
 
     def active(self) -> tuple[dict[str, ActiveAB], dict[str, ActiveShadow]]:
         with self._lock:
             if self._cache is not None and time.monotonic() - self._loaded_at < self.ttl:
                 return self._cache
+            generation = self._generation
         from sqlalchemy import select
 
         from mlops_mcp.core.store.tables import ExperimentRow
@@ -115,8 +118,11 @@ class ExperimentRouter:
                 elif row.kind == "shadow":
                     shadow[row.model] = ActiveShadow(row.id, row.version_b, row.traffic_split)
         with self._lock:
-            self._cache = (ab, shadow)
-            self._loaded_at = time.monotonic()
+            # An invalidate() during the read may have started or ended a test after our snapshot was
+            # taken: answer with it this once, but do not keep it for ttl seconds.
+            if self._generation == generation:
+                self._cache = (ab, shadow)
+                self._loaded_at = time.monotonic()
         return ab, shadow
 
     @staticmethod
