@@ -101,7 +101,7 @@ class FakeRegistry:
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return {**self.baseline[int(run_id[3:])], "train_seconds": 1.0}
 
-    def _events(self, name: str, alias: str | None = None) -> list[FakeEvent]:
+    def alias_events(self, name: str, alias: str | None = None) -> list[FakeEvent]:
         return list(self.events)
 
     def resolve(self, ref: Any, argument: str = "model") -> FakeVersion:

@@ -414,7 +414,7 @@ def test_concurrent_alias_moves_keep_an_unbroken_history(shared: Any) -> None:
             t.start()
         for t in threads:
             t.join()
-    events = [e for e in reg._events("nba-win", "race")]
+    events = [e for e in reg.alias_events("nba-win", "race")]
     assert all(isinstance(e, AliasEvent) for e in events)
     assert [e.kind for e in events] == ["set"] * len(events)  # nothing mistaken for an outside move
     for before, after in zip(events, events[1:]):

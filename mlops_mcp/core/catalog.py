@@ -43,7 +43,7 @@ def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) 
 
 def list_models(registry: Registry) -> list[dict[str, Any]]:
     out = []
-    for m in sorted(registry._search_models(), key=lambda m: m.name):
+    for m in sorted(registry.search_models(), key=lambda m: m.name):
         latest = max((int(v.version) for v in (m.latest_versions or [])), default=None)
         versions = registry.versions(m.name)
         out.append(

@@ -77,10 +77,7 @@ def explain_prediction(
     assert row is not None
     if not isinstance(row, dict):
         raise InvalidInput("`row` must be an object of column: value", argument="row")
-    try:
-        check_columns([row], loaded.schema.features)
-    except InvalidInput as exc:
-        raise InvalidInput(str(exc).split(": ", 1)[-1].replace("row 0: ", ""), argument="row") from None
+    check_columns([row], loaded.schema.features, argument="row")
     frame = pd.DataFrame.from_records([row], columns=loaded.schema.features)
     key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0))
     explanation = explain_row(

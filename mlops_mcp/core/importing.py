@@ -83,8 +83,6 @@ def register(
 def _register_uri(registry: Registry, model: str, source: str, description: str | None, tags: dict[str, str]) -> int:
     from mlflow.exceptions import MlflowException
 
-    from mlops_mcp.core.training import _ensure_registered_model
-
     client = registry.client
     run_id = None
     if source.startswith("runs:/"):
@@ -101,7 +99,7 @@ def _register_uri(registry: Registry, model: str, source: str, description: str 
         mv = registry.resolve(ref, argument="source")
         source = registry.client.get_model_version_download_uri(mv.name, mv.version)
         run_id = mv.run_id
-    _ensure_registered_model(registry, model)
+    registry.ensure_model(model)
     try:
         mv = client.create_model_version(model, source=source, run_id=run_id, tags=tags, description=description)
     except MlflowException as exc:

@@ -207,7 +207,7 @@ def check_model_drift(
 
     prediction = None
     if pred_current is not None and len(pred_current) and PREDICTION_COLUMN in prepared.columns:
-        pred_report = check_drift(prepared, pred_current, columns=[PREDICTION_COLUMN], method="auto" if method == "auto" else method, alpha=alpha)
+        pred_report = check_drift(prepared, pred_current, columns=[PREDICTION_COLUMN], method=method, alpha=alpha)
         prediction = pred_report.columns[0].to_dict()
 
     result = report.to_dict()

@@ -475,7 +475,7 @@ def _champion_changes(registry: "Registry | None", name: str, first: datetime | 
     """Moves of the champion alias within the reported time range (from the store's alias events)."""
     if registry is None:
         return []
-    events = registry._events(name, "champion")
+    events = registry.alias_events(name, "champion")
     if first is not None and last is not None:
         events = [e for e in events if first <= e.at <= last + timedelta(seconds=1)]
     return [

@@ -168,9 +168,9 @@ class Registry:
             return exp.experiment_id
 
     def model_names(self) -> list[str]:
-        return sorted(m.name for m in self._search_models())
+        return sorted(m.name for m in self.search_models())
 
-    def _search_models(self) -> list[Any]:
+    def search_models(self) -> list[Any]:
         out: list[Any] = []
         token = None
         while True:
@@ -179,6 +179,16 @@ class Registry:
             token = page.token
             if not token:
                 return out
+
+    def ensure_model(self, name: str) -> None:
+        """Create the registered model unless it exists (a concurrent creation is fine)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, tags={"mlops.created_by": "mlops-mcp"})
+        except MlflowException as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in (exc.error_code or "") and "already exists" not in str(exc):
+                raise
 
     def registered_model(self, name: str, argument: str = "model") -> Any:
         from mlflow.exceptions import MlflowException
@@ -425,7 +435,7 @@ class Registry:
 
     def _sync_alias(self, name: str, alias: str, actor: str) -> int | None:
         current = self.aliases(name).get(alias)
-        last = self._events(name, alias)[-1:] or None
+        last = self.alias_events(name, alias)[-1:] or None
         recorded = last[0].to_version if last else None
         if current != recorded and (last is not None or current is not None):
             from mlops_mcp.core.store.tables import AliasEvent
@@ -440,7 +450,8 @@ class Registry:
                 )
         return current
 
-    def _events(self, name: str, alias: str | None = None) -> list[Any]:
+    def alias_events(self, name: str, alias: str | None = None) -> list[Any]:
+        """The recorded moves of a model's aliases (one alias, or all), oldest first."""
         from sqlalchemy import select
 
         from mlops_mcp.core.store.tables import AliasEvent
@@ -459,7 +470,7 @@ class Registry:
             aliases = self.aliases(name)
             raise NotFound(f"model '{name}' has no alias '{alias}' to roll back; aliases: {listing(aliases)}", argument="alias")
         stack: list[int | None] = []
-        for e in self._events(name, alias):
+        for e in self.alias_events(name, alias):
             if e.kind == "rollback":
                 # back to the newest place the alias held that version (an explicit to_version may
                 # skip several steps); a version never held before replaces the top
@@ -492,7 +503,7 @@ class Registry:
                 "alias": e.alias, "from_version": e.from_version, "to_version": e.to_version, "kind": e.kind,
                 "at": e.at, "actor": e.actor, "reason": e.reason,
             }
-            for e in reversed(self._events(name))
+            for e in reversed(self.alias_events(name))
         ]
 
     def run_metrics(self, run_id: str | None) -> dict[str, float]:

@@ -73,8 +73,9 @@ def parse_rows(rows: Any, max_rows: int) -> list[dict[str, Any]]:
     return rows
 
 
-def check_columns(rows: list[dict[str, Any]], expected: list[str]) -> None:
-    """Every row must carry exactly the model's columns (null values are fine: they are imputed)."""
+def check_columns(rows: list[dict[str, Any]], expected: list[str], argument: str = "rows") -> None:
+    """Every row must carry exactly the model's columns (null values are fine: they are imputed).
+    With ``argument="row"`` (one row, as explain_prediction takes it) rows are not numbered."""
     want = set(expected)
     for i, row in enumerate(rows):
         keys = row.keys()
@@ -86,8 +87,9 @@ def check_columns(rows: list[dict[str, Any]], expected: list[str]) -> None:
                 parts.append(f"missing {listing(missing)}")
             if extra:
                 parts.append(f"unknown {listing(extra)}")
+            where = f"row {i}: " if argument == "rows" else ""
             raise InvalidInput(
-                f"row {i}: {'; '.join(parts)}; the model expects exactly: {listing(expected, 60)}", argument="rows"
+                f"{where}{'; '.join(parts)}; the model expects exactly: {listing(expected, 60)}", argument=argument
             )
 
 

@@ -314,7 +314,7 @@ def log_and_register(
         version_tags = dict(tags)
         if reference is not None:
             version_tags[TAG_REFERENCE] = f"{run.info.artifact_uri}/{ARTIFACT_DIR}"
-        _ensure_registered_model(registry, model)
+        registry.ensure_model(model)
         mv = client.create_model_version(model, source=source, run_id=run_id, tags=version_tags, description=description)
         client.set_terminated(run_id)
         return int(mv.version)
@@ -324,16 +324,6 @@ def log_and_register(
         except Exception:
             log.warning("could not mark run %s failed", run_id)
         raise
-
-
-def _ensure_registered_model(registry: Registry, name: str) -> None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        registry.client.create_registered_model(name, tags={"mlops.created_by": "mlops-mcp"})
-    except MlflowException as exc:
-        if "RESOURCE_ALREADY_EXISTS" not in (exc.error_code or "") and "already exists" not in str(exc):
-            raise
 
 
 def _warnings(frame: "pd.DataFrame", schema: FeatureSchema, n_missing_target: int) -> list[str]:

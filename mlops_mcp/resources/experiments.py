@@ -9,7 +9,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from mlops_mcp.core.app import MLOps
-from mlops_mcp.core.errors import MLOpsError
+from mlops_mcp.resources import not_found
 
 LIST_LIMIT = 100
 
@@ -51,12 +51,10 @@ def register(mcp: MCPServer, ops: MLOps) -> None:
 
         if not experiment_id.isdigit():
             raise ResourceNotFoundError(f"experiment id must be a number; got '{experiment_id}'")
-        try:
+        with not_found():
             row = get_row(ops.store, int(experiment_id))
             if row.kind == "ab":
                 data = live.read_out(ops.store, row.id, persist=False)
             else:
                 data = shadow.report(ops.store, row.model, row.id)
-        except MLOpsError as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
         return _json(data)

@@ -6,7 +6,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from mlops_mcp.core.app import MLOps
-from mlops_mcp.core.errors import MLOpsError
+from mlops_mcp.resources import not_found
 
 
 def register(mcp: MCPServer, ops: MLOps) -> None:
@@ -28,10 +28,8 @@ def register(mcp: MCPServer, ops: MLOps) -> None:
         mime_type="application/json",
     )
     def model(name: str) -> str:
-        try:
+        with not_found():
             return json.dumps(ops.get_model(name), default=str)
-        except MLOpsError as exc:
-            raise ResourceNotFoundError(str(exc)) from None
 
     @mcp.resource(
         "mlops://models/{name}/versions/{version}",
@@ -43,7 +41,5 @@ def register(mcp: MCPServer, ops: MLOps) -> None:
     def model_version(name: str, version: str) -> str:
         if not version.isdigit():
             raise ResourceNotFoundError(f"version must be a number, got '{version}'")
-        try:
+        with not_found():
             return json.dumps(ops.get_version(name, int(version)), default=str)
-        except MLOpsError as exc:
-            raise ResourceNotFoundError(str(exc)) from None

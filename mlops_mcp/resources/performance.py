@@ -4,10 +4,9 @@ baseline, degradation verdict and the most recent daily buckets), as JSON."""
 import json
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from mlops_mcp.core.app import MLOps
-from mlops_mcp.core.errors import MLOpsError
+from mlops_mcp.resources import not_found
 
 LAST_BUCKETS = 14
 
@@ -25,15 +24,10 @@ def register(mcp: MCPServer, ops: MLOps) -> None:
         mime_type="application/json",
     )
     def model_performance(name: str) -> str:
-        from mlops_mcp.core.errors import NotFound
         from mlops_mcp.core.performance import model_performance as report
 
-        try:
+        with not_found():
             data = report(ops.store, ops.registry, name, window="1d", max_buckets=LAST_BUCKETS)
-        except NotFound as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
-        except MLOpsError as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
         keep = (
             "model", "task", "versions", "overall", "baseline", "tolerance", "degraded", "reasons",
             "buckets", "buckets_total", "champion_changes", "notes", "first_prediction", "last_prediction",

@@ -299,13 +299,10 @@ def register(r: Registrar) -> None:
 
     def _confirm_rollback(ctx: Context, model: str, alias: str, to_version: int | None, confirm: bool) -> Any:
         def question() -> str | None:
-            current, target = _rollback_plan(model, alias, to_version)
+            current, target = ops.registry.rollback_plan(model, alias, to_version, r.actor())
             return f"Roll '{model}@{alias}' back from version {current} to version {target}?"
 
         return confirm_or_ask(ctx, confirm, question)
-
-    def _rollback_plan(model: str, alias: str, to_version: int | None) -> tuple[int | None, int]:
-        return ops.registry.rollback_plan(model, alias, to_version, r.actor())
 
     @r.tool(title="Roll back an alias", read_only=False, destructive=True)
     def rollback_model(
@@ -323,7 +320,7 @@ def register(r: Registrar) -> None:
         dry run that changes nothing). Fails clearly when there is no earlier version in the history.
         Example: rollback_model(model="nba-win", reason="accuracy fell after release", confirm=true).
         """
-        current, target = _rollback_plan(model, alias, to_version)
+        current, target = ops.registry.rollback_plan(model, alias, to_version, r.actor())
         go, why = outcome(ok)
         if not go:
             return AliasResult(
