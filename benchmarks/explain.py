@@ -27,8 +27,8 @@ def main() -> None:
 
     import shap
 
-    from mlops_mcp.core.explain import ExplainerCache, explain_row, global_importance
-    from mlops_mcp.core.pipeline import build_pipeline, infer_schema
+    from mlops_mcp.core.explain.shap_engine import ExplainerCache, explain_row, global_importance
+    from mlops_mcp.core.models.pipeline import build_pipeline, infer_schema
     from mlops_mcp.core.synthetic import FEATURES, generate_games
 
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning)

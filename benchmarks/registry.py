@@ -46,7 +46,7 @@ def main() -> None:
     import mlflow
     import mlflow.sklearn
 
-    from mlops_mcp.core.pipeline import build_pipeline, coerce_features, infer_schema
+    from mlops_mcp.core.models.pipeline import build_pipeline, coerce_features, infer_schema
 
     frame = pd.read_parquet(os.path.join(home, "data", "nba", "train.parquet"))
     schema = infer_schema(frame, "home_win", exclude=EXCLUDE)
@@ -99,7 +99,7 @@ def main() -> None:
 
     explain: list[float] = []
     one, many = anyio.run(client_timings)
-    loaded = ops.registry.load(ops.registry.resolve(__import__("mlops_mcp.core.registry", fromlist=["ModelRef"]).ModelRef.parse("nba-win")))
+    loaded = ops.registry.load(ops.registry.resolve(__import__("mlops_mcp.core.models.registry", fromlist=["ModelRef"]).ModelRef.parse("nba-win")))
     direct = measure(lambda: loaded.model.predict_proba(coerce_features(pd.DataFrame(rows[:1])[schema.features], schema)), runs=50)
     pyfunc = mlflow.pyfunc.load_model(ops.registry.client.get_model_version_download_uri("nba-win", "1"))
     pyfunc_t = measure(lambda: pyfunc.predict(pd.DataFrame(rows[:1])[schema.features]), runs=50)

@@ -114,7 +114,7 @@ async def test_explain_matches_shap_directly_and_is_additive(mc: Client, shared:
     # independent: shap's own TreeExplainer in probability space on the transformed features
     loaded = shared.ops.registry.load(shared.ops.registry.version("nba-win", 1))
     pre, est = loaded.model.named_steps["preprocess"], loaded.model.named_steps["model"]
-    from mlops_mcp.core.pipeline import coerce_features, feature_sources
+    from mlops_mcp.core.models.pipeline import coerce_features, feature_sources
 
     background = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample[loaded.schema.features]
     bg = pre.transform(coerce_features(background.sample(n=100, random_state=0), loaded.schema))
@@ -196,8 +196,8 @@ async def test_logged_numeric_strings_are_read_with_the_schema(mc: Client, share
 
 
 def test_logged_values_the_schema_refuses_become_missing(shared: Any) -> None:
-    from mlops_mcp.core.monitoring import coerce_logged
-    from mlops_mcp.core.reference import PREDICTION_COLUMN, prepared_reference
+    from mlops_mcp.core.drift.service import coerce_logged
+    from mlops_mcp.core.models.profile import PREDICTION_COLUMN, prepared_reference
 
     registry = shared.ops.registry
     mv = registry.version("nba-win", 1)

@@ -77,7 +77,7 @@ async def err(c: Client, tool: str, args: dict[str, Any]) -> str:
 # -- offline ----------------------------------------------------------------------------------------
 async def test_run_ab_test_matches_sklearn_and_stats(mc: Client, shared: Any) -> None:
     from mlops_mcp.core.experiments import stats
-    from mlops_mcp.core.pipeline import coerce_features
+    from mlops_mcp.core.models.pipeline import coerce_features
 
     out = await ok(mc, "run_ab_test", {"model": "ab", "dataset": "nba/recent.parquet", "variant_a": "1", "variant_b": "v2"})
     assert out["metric"] == "roc_auc" and out["test"] == "delong" and out["variant_a"]["version"] == 1

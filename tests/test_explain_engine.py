@@ -11,16 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_mcp.core.encoding import FastEncoder
+from mlops_mcp.core.models.encoding import FastEncoder
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.core.explain import (
+from mlops_mcp.core.explain.shap_engine import (
     ExplainerCache,
     explain_row,
     global_importance,
     importance_png,
     waterfall_png,
 )
-from mlops_mcp.core.pipeline import build_pipeline, coerce_features, feature_sources, infer_schema
+from mlops_mcp.core.models.pipeline import build_pipeline, coerce_features, feature_sources, infer_schema
 from mlops_mcp.core.synthetic import FEATURES, generate_games
 
 TOL = 1e-6

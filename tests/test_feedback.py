@@ -16,7 +16,7 @@ from mcp import Client
 from sklearn import metrics as skm
 
 from mlops_mcp.core.config import Settings
-from mlops_mcp.core.feedback import feedback_history, iter_dataset, log_feedback
+from mlops_mcp.core.feedback.labels import feedback_history, iter_dataset, log_feedback
 from mlops_mcp.server.app import build_server
 from tests.conftest import tool_error_text
 from tests.test_performance import insert_predictions, utc
@@ -250,7 +250,7 @@ async def _concurrent_writers(server: Any) -> None:
 
 
 async def _report(server: Any) -> dict[str, Any]:
-    from mlops_mcp.core.performance import model_performance
+    from mlops_mcp.core.feedback.performance import model_performance
 
     return await anyio.to_thread.run_sync(lambda: model_performance(server.ops.store, server.ops.registry, "conc"))
 

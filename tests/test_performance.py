@@ -13,8 +13,8 @@ import pytest
 from sklearn import metrics as skm
 
 from mlops_mcp.core.errors import InvalidInput, NotFound
-from mlops_mcp.core.feedback import log_feedback
-from mlops_mcp.core.performance import model_performance, parse_time, parse_window, plot_performance
+from mlops_mcp.core.feedback.labels import log_feedback
+from mlops_mcp.core.feedback.performance import model_performance, parse_time, parse_window, plot_performance
 from mlops_mcp.core.store import Store
 
 

@@ -102,7 +102,7 @@ async def test_served_probabilities_equal_the_model_loaded_independently(mc: Cli
     """The fast serving path must give exactly what MLflow's own loader + sklearn give."""
     import mlflow.sklearn
 
-    from mlops_mcp.core.pipeline import coerce_features
+    from mlops_mcp.core.models.pipeline import coerce_features
 
     rows = recent_rows(shared, 40)
     result = (await mc.call_tool("predict", {"model": "nba-win/1", "rows": rows})).structured_content

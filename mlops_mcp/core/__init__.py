@@ -11,7 +11,7 @@ __all__ = ["MLOps", "Settings"]
 
 def __getattr__(name: str) -> Any:
     if name == "MLOps":
-        from mlops_mcp.core.app import MLOps
+        from mlops_mcp.core.engine import MLOps
 
         return MLOps
     if name == "Settings":

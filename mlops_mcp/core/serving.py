@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_mcp.core.errors import InvalidInput, listing
-from mlops_mcp.core.pipeline import coerce_features
-from mlops_mcp.core.registry import LoadedModel, ModelRef, Registry
+from mlops_mcp.core.models.pipeline import coerce_features
+from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
 
 if TYPE_CHECKING:
     import numpy as np

@@ -4,7 +4,7 @@ import json
 
 from mcp.server.mcpserver import MCPServer
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 
 AUDIT_LIMIT = 50
 

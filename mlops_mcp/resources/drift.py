@@ -5,7 +5,7 @@ import json
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 
 
 def register(mcp: MCPServer, ops: MLOps) -> None:
@@ -17,7 +17,7 @@ def register(mcp: MCPServer, ops: MLOps) -> None:
         mime_type="application/json",
     )
     def latest_drift(name: str) -> str:
-        from mlops_mcp.core import monitoring
+        from mlops_mcp.core.drift import service as monitoring
 
         report = monitoring.latest(ops.store, name)
         if report is None:

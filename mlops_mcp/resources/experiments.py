@@ -8,7 +8,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 from mlops_mcp.resources import not_found
 
 LIST_LIMIT = 100

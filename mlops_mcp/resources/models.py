@@ -5,7 +5,7 @@ import json
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 from mlops_mcp.resources import not_found
 
 

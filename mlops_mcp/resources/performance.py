@@ -5,7 +5,7 @@ import json
 
 from mcp.server.mcpserver import MCPServer
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 from mlops_mcp.resources import not_found
 
 LAST_BUCKETS = 14
@@ -24,7 +24,7 @@ def register(mcp: MCPServer, ops: MLOps) -> None:
         mime_type="application/json",
     )
     def model_performance(name: str) -> str:
-        from mlops_mcp.core.performance import model_performance as report
+        from mlops_mcp.core.feedback.performance import model_performance as report
 
         with not_found():
             data = report(ops.store, ops.registry, name, window="1d", max_buckets=LAST_BUCKETS)

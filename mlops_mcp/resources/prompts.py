@@ -2,7 +2,7 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 
 
 def register(mcp: MCPServer, ops: MLOps) -> None:

@@ -13,7 +13,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
 from mlops_mcp import __version__
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 from mlops_mcp.core.config import Settings
 from mlops_mcp.resources import RESOURCE_MODULES
 from mlops_mcp.tools import TOOLSETS

@@ -21,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
-from mlops_mcp.core.app import MLOps
+from mlops_mcp.core.engine import MLOps
 from mlops_mcp.core.errors import MLOpsError
 
 log = logging.getLogger("mlops_mcp.tools")

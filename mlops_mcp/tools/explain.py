@@ -79,7 +79,7 @@ def register(r: Registrar) -> None:
         result = Explanation(**ctx, **{k: v for k, v in data.items() if k in Explanation.model_fields and k not in ctx})
         png = None
         if plot:
-            from mlops_mcp.core.explain import waterfall_png
+            from mlops_mcp.core.explain.shap_engine import waterfall_png
 
             png = waterfall_png(exp)
         return with_image(result, png)
@@ -99,7 +99,7 @@ def register(r: Registrar) -> None:
         result = FeatureImportance(**ctx, **{k: v for k, v in data.items() if k in FeatureImportance.model_fields and k not in ctx})
         png = None
         if plot:
-            from mlops_mcp.core.explain import importance_png
+            from mlops_mcp.core.explain.shap_engine import importance_png
 
             png = importance_png(imp)
         return with_image(result, png)

@@ -129,8 +129,8 @@ def register(r: Registrar) -> None:
         Returns counts: logged, corrected, unknown (with ids), per model/version.
         Example: `log_feedback(items=[{"prediction_id": "3f2a...", "actual": 1}])`.
         """
-        from mlops_mcp.core.feedback import gather_input
-        from mlops_mcp.core.feedback import log_feedback as write
+        from mlops_mcp.core.feedback.labels import gather_input
+        from mlops_mcp.core.feedback.labels import log_feedback as write
 
         form, chunks = gather_input(prediction_id, actual, items, dataset, r.ops.settings.data_roots)
         result = write(
@@ -179,7 +179,7 @@ def register(r: Registrar) -> None:
         "2024-03-01T18:00:00+01:00". `plot=true` adds a PNG chart. Read-only.
         Example: `get_model_performance(model="nba-win", window="7d", plot=true)`.
         """
-        from mlops_mcp.core.performance import check_metric, model_performance, plot_performance
+        from mlops_mcp.core.feedback.performance import check_metric, model_performance, plot_performance
 
         data = model_performance(
             r.ops.store, r.ops.registry, model, version=version, window=window, since=since, until=until,

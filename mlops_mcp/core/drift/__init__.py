@@ -55,7 +55,7 @@ from mlops_mcp.core.drift.engine import (
     check_drift_parquet,
     domain_classifier,
 )
-from mlops_mcp.core.drift.reference import PreparedReference, prepare_reference
+from mlops_mcp.core.drift.prepared import PreparedReference, prepare_reference
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_mcp.core.drift import methods as m
-from mlops_mcp.core.drift.reference import (
+from mlops_mcp.core.drift.prepared import (
     CategoricalReference,
     NumericReference,
     PreparedReference,

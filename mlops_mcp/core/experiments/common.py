@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_mcp.core.errors import InvalidInput, NotFound, listing
 
 if TYPE_CHECKING:
-    from mlops_mcp.core.registry import LoadedModel, Registry
+    from mlops_mcp.core.models.registry import LoadedModel, Registry
     from mlops_mcp.core.store import Store
     from mlops_mcp.core.store.tables import ExperimentRow
 
@@ -19,7 +19,7 @@ def now() -> datetime:
 def resolve_variant(registry: "Registry", model: str, variant: str | int, argument: str) -> int:
     """A variant is an alias ('champion', 'challenger') or a version ('3', 'v3', 3) of ``model``;
     returns the version number it points at now."""
-    from mlops_mcp.core.registry import ModelRef, check_name
+    from mlops_mcp.core.models.registry import ModelRef, check_name
 
     check_name(model, "model")
     text = str(variant).strip() if variant is not None else ""

@@ -23,7 +23,7 @@ from mlops_mcp.core.errors import Conflict, InvalidInput, listing
 from .common import get_row, now, resolve_pair, view
 
 if TYPE_CHECKING:
-    from mlops_mcp.core.registry import Registry
+    from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.store import Store
 
 LIVE_METRICS = {"classification": ("accuracy", "log_loss"), "regression": ("mae", "mse")}
@@ -83,7 +83,7 @@ def start(
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
-    from mlops_mcp.core.registry import check_name
+    from mlops_mcp.core.models.registry import check_name
     from mlops_mcp.core.store.tables import ExperimentRow
 
     from .common import running

@@ -13,7 +13,7 @@ from mlops_mcp.core.errors import InvalidInput, listing
 from .common import resolve_pair
 
 if TYPE_CHECKING:
-    from mlops_mcp.core.registry import LoadedModel, Registry
+    from mlops_mcp.core.models.registry import LoadedModel, Registry
 
 MAX_ROWS = 1_000_000
 
@@ -58,8 +58,8 @@ def run(
     alpha: float = 0.05,
 ) -> dict[str, Any]:
     from mlops_mcp.core.datasets import read_frame, resolve_path
-    from mlops_mcp.core.pipeline import coerce_features
-    from mlops_mcp.core.registry import TAG_TARGET
+    from mlops_mcp.core.models.pipeline import coerce_features
+    from mlops_mcp.core.models.registry import TAG_TARGET
 
     from . import stats
 
@@ -68,13 +68,13 @@ def run(
     a, b = resolve_pair(registry, model, variant_a, variant_b, "compare two different versions")
     version_a, version_b = a.version, b.version
     if metric is not None:
-        name = stats._metric_name(metric)
+        name = stats.metric_name(metric)
         metric_task = stats.METRICS[name][0]
         if metric_task != a.task:
             accepted = [m for m, (t, _) in stats.METRICS.items() if t == a.task]
             raise InvalidInput(f"'{metric}' is a {metric_task} metric; the model is {a.task}: use {listing(accepted)}", argument="metric")
     has_proba = _has_proba(a) and _has_proba(b)
-    name = stats._metric_name(metric) if metric is not None else default_metric(a, has_proba)
+    name = stats.metric_name(metric) if metric is not None else default_metric(a, has_proba)
     if name in ("roc_auc", "log_loss") and not has_proba:
         raise InvalidInput(f"{name} needs class probabilities from both versions; use accuracy or f1", argument="metric")
 

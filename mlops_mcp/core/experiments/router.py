@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.registry import ModelRef
+from mlops_mcp.core.models.registry import ModelRef
 from mlops_mcp.core.serving import Assignment
 
 if TYPE_CHECKING:
-    from mlops_mcp.core.registry import Registry
+    from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.serving import PredictionBatch
     from mlops_mcp.core.store import Store
 

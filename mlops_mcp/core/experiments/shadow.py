@@ -14,7 +14,7 @@ from mlops_mcp.core.errors import Conflict, InvalidInput, NotFound
 from .common import get_row, load_version, now, resolve_variant, running, same_features, view
 
 if TYPE_CHECKING:
-    from mlops_mcp.core.registry import Registry
+    from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.store import Store
 
 ERRORS_SHOWN = 5
@@ -25,7 +25,7 @@ def start(store: "Store", registry: "Registry", model: str, variant: str = "chal
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
-    from mlops_mcp.core.registry import ModelRef, check_name
+    from mlops_mcp.core.models.registry import ModelRef, check_name
     from mlops_mcp.core.store.tables import ExperimentRow
 
     check_name(model, "model")

@@ -31,7 +31,7 @@ from mlops_mcp.core.errors import InvalidInput, NotFound, listing
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from mlops_mcp.core.registry import Registry
+    from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.store import Store
 
 MAX_ITEMS = 10_000
@@ -137,8 +137,8 @@ def version_kind(registry: "Registry | None", name: str, version: int, probabili
 
 
 def _registry_kind(registry: "Registry", name: str, version: int) -> ModelKind:
-    from mlops_mcp.core.reference import read_schema
-    from mlops_mcp.core.registry import TAG_TASK
+    from mlops_mcp.core.models.profile import read_schema
+    from mlops_mcp.core.models.registry import TAG_TASK
 
     mv = registry.version(name, version)
     task = (mv.tags or {}).get(TAG_TASK)

@@ -7,7 +7,7 @@ from typing import Any
 
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, listing
-from mlops_mcp.core.registry import TAG_ESTIMATOR, TAG_REFERENCE, TAG_TARGET, TAG_TASK, Registry, check_name
+from mlops_mcp.core.models.registry import TAG_ESTIMATOR, TAG_REFERENCE, TAG_TARGET, TAG_TASK, Registry, check_name
 
 MAX_VERSIONS_SHOWN = 50
 
@@ -22,7 +22,7 @@ def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) 
     if tags.get(TAG_REFERENCE):
         folder = registry.reference_dir(mv)
         if folder is not None:
-            from mlops_mcp.core.reference import read_profile
+            from mlops_mcp.core.models.profile import read_profile
 
             reference = read_profile(folder).summary()
     return {
@@ -96,7 +96,7 @@ def compare_versions(
     registry: Registry, roots: list[Path], name: str, version_a: int, version_b: int, dataset: str | None, target: str | None
 ) -> dict[str, Any]:
     """Training metrics side by side; with a labeled dataset, both evaluated on it now."""
-    from mlops_mcp.core.training import evaluate
+    from mlops_mcp.core.models.training import evaluate
 
     if version_a == version_b:
         raise InvalidInput(f"version_a and version_b are both {version_a}; compare two different versions", argument="version_b")
@@ -128,7 +128,7 @@ def compare_versions(
     frame = frame[frame[target].notna()]
     if frame.empty:
         raise InvalidInput(f"'{path.name}' has no rows with a value in '{target}'", argument="dataset")
-    from mlops_mcp.core.pipeline import coerce_features
+    from mlops_mcp.core.models.pipeline import coerce_features
 
     scores = {}
     for label, loaded in (("a", a), ("b", b)):

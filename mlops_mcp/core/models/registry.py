@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.config import Settings
 from mlops_mcp.core.errors import Conflict, InvalidInput, NotFound, listing
-from mlops_mcp.core.pipeline import FeatureSchema
-from mlops_mcp.core.reference import ARTIFACT_DIR, ReferenceProfile, read_profile, read_schema
+from mlops_mcp.core.models.pipeline import FeatureSchema
+from mlops_mcp.core.models.profile import ARTIFACT_DIR, ReferenceProfile, read_profile, read_schema
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -518,9 +518,9 @@ class Registry:
 def _verified_encoder(model: Any, schema: FeatureSchema, reference_dir: Path) -> Any:
     """The numpy fast path for a pipeline, or None if it does not reproduce sklearn exactly."""
     try:
-        from mlops_mcp.core.encoding import FastEncoder
-        from mlops_mcp.core.pipeline import coerce_features
-        from mlops_mcp.core.reference import read_profile
+        from mlops_mcp.core.models.encoding import FastEncoder
+        from mlops_mcp.core.models.pipeline import coerce_features
+        from mlops_mcp.core.models.profile import read_profile
 
         sample = read_profile(reference_dir).sample.head(500)
         encoder = FastEncoder(model, schema)

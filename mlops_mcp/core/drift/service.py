@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, NotFound, listing
-from mlops_mcp.core.reference import PREDICTION_COLUMN, prepare_for_drift, prepared_reference
-from mlops_mcp.core.registry import ModelRef, Registry
+from mlops_mcp.core.models.profile import PREDICTION_COLUMN, prepare_for_drift, prepared_reference
+from mlops_mcp.core.models.registry import ModelRef, Registry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +82,7 @@ def coerce_logged(frame: "pd.DataFrame", schema: Any, prepared: Any) -> "pd.Data
     import numpy as np
     import pandas as pd
 
-    from mlops_mcp.core.pipeline import coerce_features
+    from mlops_mcp.core.models.pipeline import coerce_features
 
     present = [c for c in schema.features if c in frame.columns]
     if not present:
@@ -227,8 +227,8 @@ def check_model_drift(
 
 
 def _scores(loaded: Any, frame: "pd.DataFrame") -> Any:
-    from mlops_mcp.core.pipeline import coerce_features
-    from mlops_mcp.core.training import prediction_scores
+    from mlops_mcp.core.models.pipeline import coerce_features
+    from mlops_mcp.core.models.training import prediction_scores
 
     X = coerce_features(frame[loaded.schema.features], loaded.schema, argument="dataset")
     return prediction_scores(loaded.model, loaded.task, X)

@@ -10,9 +10,9 @@ from typing import Any
 
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound, listing
-from mlops_mcp.core.pipeline import FeatureSchema, coerce_features, infer_schema
-from mlops_mcp.core.reference import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
-from mlops_mcp.core.registry import TAG_REFERENCE, TAG_TASK, Registry, check_alias, check_name
+from mlops_mcp.core.models.pipeline import FeatureSchema, coerce_features, infer_schema
+from mlops_mcp.core.models.profile import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
+from mlops_mcp.core.models.registry import TAG_REFERENCE, TAG_TASK, Registry, check_alias, check_name
 
 MODEL_SUFFIXES = (".skops", ".joblib", ".pkl", ".pickle", "")
 
@@ -31,7 +31,7 @@ def register(
     trust_pickle: bool,
     reference_rows: int,
 ) -> dict[str, Any]:
-    from mlops_mcp.core.training import log_and_register
+    from mlops_mcp.core.models.training import log_and_register
 
     check_name(model)
     if alias is not None:
@@ -93,7 +93,7 @@ def _register_uri(registry: Registry, model: str, source: str, description: str 
         except MlflowException:
             raise NotFound(f"no MLflow run '{run_id}' on {registry.settings.tracking_uri}", argument="source") from None
     else:
-        from mlops_mcp.core.registry import ModelRef
+        from mlops_mcp.core.models.registry import ModelRef
 
         ref = ModelRef.parse(source, argument="source")
         mv = registry.resolve(ref, argument="source")
@@ -236,7 +236,7 @@ def _schema_and_reference(
             raise InvalidInput(f"reference data lacks the model's columns {listing(missing)}", argument="reference_dataset")
     schema = infer_schema(frame, target=None, features=features)
     sample = sample_rows(frame[schema.features], reference_rows)
-    from mlops_mcp.core.training import prediction_scores
+    from mlops_mcp.core.models.training import prediction_scores
 
     task = "classification" if hasattr(fitted, "predict_proba") else "regression"
     try:

@@ -32,7 +32,7 @@ class MLOps:
     @cached_property
     def registry(self) -> Any:
         """The MLflow-backed model registry (MLflow is imported on first use)."""
-        from mlops_mcp.core.registry import Registry
+        from mlops_mcp.core.models.registry import Registry
 
         with self._lock:
             return Registry(self.settings, self.store)
@@ -49,7 +49,7 @@ class MLOps:
 
     # -- registry operations (what the tools call) ---------------------------------------------
     def train(self, actor: str = "library", progress: Any = None, **kwargs: Any) -> dict[str, Any]:
-        from mlops_mcp.core.training import train
+        from mlops_mcp.core.models.training import train
 
         extra = {"progress": progress} if progress is not None else {}
         return train(
@@ -58,7 +58,7 @@ class MLOps:
         )
 
     def register(self, actor: str = "library", **kwargs: Any) -> dict[str, Any]:
-        from mlops_mcp.core.importing import register
+        from mlops_mcp.core.models.register import register
 
         return register(
             self.registry, self.settings.data_roots, actor=actor, trust_pickle=self.settings.trust_pickle,
@@ -66,22 +66,22 @@ class MLOps:
         )
 
     def list_models(self) -> list[dict[str, Any]]:
-        from mlops_mcp.core.catalog import list_models
+        from mlops_mcp.core.models.catalog import list_models
 
         return list_models(self.registry)
 
     def get_model(self, name: str) -> dict[str, Any]:
-        from mlops_mcp.core.catalog import get_model
+        from mlops_mcp.core.models.catalog import get_model
 
         return get_model(self.registry, name)
 
     def get_version(self, name: str, version: int) -> dict[str, Any]:
-        from mlops_mcp.core.catalog import get_version
+        from mlops_mcp.core.models.catalog import get_version
 
         return get_version(self.registry, name, version)
 
     def compare_versions(self, name: str, version_a: int, version_b: int, dataset: str | None = None, target: str | None = None) -> dict[str, Any]:
-        from mlops_mcp.core.catalog import compare_versions
+        from mlops_mcp.core.models.catalog import compare_versions
 
         return compare_versions(self.registry, self.settings.data_roots, name, version_a, version_b, dataset, target)
 
@@ -89,33 +89,33 @@ class MLOps:
         return self.predictor.predict(model, rows, request_keys)
 
     def check_drift(self, actor: str = "library", want_plot: bool = False, **kwargs: Any) -> tuple[dict[str, Any], bytes | None]:
-        from mlops_mcp.core.monitoring import check_model_drift
+        from mlops_mcp.core.drift.service import check_model_drift
 
         return check_model_drift(
             self.registry, self.store, self.settings.data_roots, actor=actor, want_plot=want_plot, **kwargs
         )
 
     def drift_history(self, model: str, limit: int = 20) -> list[dict[str, Any]]:
-        from mlops_mcp.core.monitoring import history
+        from mlops_mcp.core.drift.service import history
 
         return history(self.registry, self.store, model, limit)
 
     @cached_property
     def explainers(self) -> Any:
         """Explainers cached per model version (building one costs far more than using it)."""
-        from mlops_mcp.core.explain import ExplainerCache
+        from mlops_mcp.core.explain.shap_engine import ExplainerCache
 
         return ExplainerCache(maxsize=16)
 
     def explain(self, model: str, row: dict[str, Any] | None = None, prediction_id: str | None = None, top_k: int = 10) -> tuple[Any, dict[str, Any]]:
-        from mlops_mcp.core.explanations import explain_prediction
+        from mlops_mcp.core.explain.service import explain_prediction
 
         return explain_prediction(
             self.registry, self.store, self.explainers, model=model, row=row, prediction_id=prediction_id, top_k=top_k
         )
 
     def feature_importance(self, model: str, dataset: str | None = None, sample_size: int = 1000) -> tuple[Any, dict[str, Any]]:
-        from mlops_mcp.core.explanations import feature_importance
+        from mlops_mcp.core.explain.service import feature_importance
 
         return feature_importance(
             self.registry, self.explainers, self.settings.data_roots, model=model, dataset=dataset, sample_size=sample_size

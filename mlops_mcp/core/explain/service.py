@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, NotFound
-from mlops_mcp.core.reference import PREDICTION_COLUMN
-from mlops_mcp.core.registry import LoadedModel, ModelRef, Registry
+from mlops_mcp.core.models.profile import PREDICTION_COLUMN
+from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
 from mlops_mcp.core.serving import check_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_mcp.core.explain import ExplainerCache
+    from mlops_mcp.core.explain.shap_engine import ExplainerCache
     from mlops_mcp.core.store import Store
 
 
@@ -57,7 +57,7 @@ def explain_prediction(
     """(the engine's RowExplanation, context: model, version, prediction_id)."""
     import pandas as pd
 
-    from mlops_mcp.core.explain import explain_row
+    from mlops_mcp.core.explain.shap_engine import explain_row
 
     if (row is None) == (prediction_id is None):
         raise InvalidInput("give exactly one of `row` (feature values) or `prediction_id` (a logged prediction)", argument="row")
@@ -95,7 +95,7 @@ def feature_importance(
     dataset: str | None,
     sample_size: int,
 ) -> tuple[Any, dict[str, Any]]:
-    from mlops_mcp.core.explain import global_importance
+    from mlops_mcp.core.explain.shap_engine import global_importance
 
     mv = registry.resolve(ModelRef.parse(model))
     loaded = registry.load(mv)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.pipeline import FeatureSchema
+from mlops_mcp.core.models.pipeline import FeatureSchema
 
 if TYPE_CHECKING:
     import pandas as pd

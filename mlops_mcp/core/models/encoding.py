@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_mcp.core.pipeline import FeatureSchema, feature_sources
+from mlops_mcp.core.models.pipeline import FeatureSchema, feature_sources
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -134,7 +134,7 @@ class FastEncoder:
         columns, anything else refused naming row and column; categoricals compared as strings.
         """
         from mlops_mcp.core.errors import InvalidInput
-        from mlops_mcp.core.pipeline import short
+        from mlops_mcp.core.models.pipeline import short
 
         z = np.empty((len(rows), len(self.features)), dtype=float)
         num = [(j, self.features[j]) for j in self.num_cols]

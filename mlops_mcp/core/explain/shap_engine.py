@@ -1,8 +1,8 @@
 """SHAP explanations of the standard pipeline, in terms of the columns the user sent.
 
-Every model the server trains is ``preprocess -> model`` (see :mod:`mlops_mcp.core.pipeline`), so an
+Every model the server trains is ``preprocess -> model`` (see :mod:`mlops_mcp.core.models.pipeline`), so an
 explanation is computed on the transformed matrix the model sees and then summed back to the
-ORIGINAL input columns with :func:`~mlops_mcp.core.pipeline.feature_sources` (the one-hot parts of
+ORIGINAL input columns with :func:`~mlops_mcp.core.models.pipeline.feature_sources` (the one-hot parts of
 ``home_team`` become one ``home_team`` contribution). Three rules hold for every result:
 
 * the explained output space is stated (``probability``, ``log_odds`` or ``raw``) and
@@ -52,8 +52,8 @@ import numpy as np
 import pandas as pd
 
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.core.encoding import FastEncoder
-from mlops_mcp.core.pipeline import FeatureSchema, coerce_features
+from mlops_mcp.core.models.encoding import FastEncoder
+from mlops_mcp.core.models.pipeline import FeatureSchema, coerce_features
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

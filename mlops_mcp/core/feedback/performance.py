@@ -31,7 +31,7 @@ from mlops_mcp.core.errors import InvalidInput, NotFound, listing
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_mcp.core.registry import Registry
+    from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.store import Store
 
 MAX_BUCKETS = 200
@@ -97,7 +97,7 @@ def model_performance(
     max_buckets: int = MAX_BUCKETS,
 ) -> dict[str, Any]:
     """Per-bucket and overall live figures, the training baseline and the degradation verdict."""
-    from mlops_mcp.core.registry import ModelRef
+    from mlops_mcp.core.models.registry import ModelRef
 
     ref = ModelRef.parse(model, default_alias=None)
     if ref.version is not None:
@@ -291,7 +291,7 @@ def _baseline(
     champion, else the newest version that served predictions."""
     if registry is None:
         return None, {}, None, None
-    from mlops_mcp.core.feedback import version_kind
+    from mlops_mcp.core.feedback.labels import version_kind
 
     chosen = version
     if chosen is None:
@@ -329,7 +329,7 @@ def _metric_function(task: str, classes: list[Any]) -> Any:
     """fn(sub-frame of labeled rows) -> metrics dict, via the training module's metric functions."""
     import numpy as np
 
-    from mlops_mcp.core.training import classification_metrics, regression_metrics
+    from mlops_mcp.core.models.training import classification_metrics, regression_metrics
 
     if task == "regression":
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_mcp import __version__
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, listing
-from mlops_mcp.core.pipeline import (
+from mlops_mcp.core.models.pipeline import (
     ESTIMATORS,
     short,
     FeatureSchema,
@@ -26,8 +26,8 @@ from mlops_mcp.core.pipeline import (
     infer_schema,
     infer_task,
 )
-from mlops_mcp.core.reference import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
-from mlops_mcp.core.registry import (
+from mlops_mcp.core.models.profile import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
+from mlops_mcp.core.models.registry import (
     TAG_DATASET,
     TAG_ESTIMATOR,
     TAG_REFERENCE,
