@@ -37,8 +37,8 @@ def main() -> None:
     for i in range(5):
         r = ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE,
                       estimator="logistic_regression", alias="champion" if i == 0 else None)
-        regs.append(r["register_seconds"])
-        trains.append(r["train_seconds"])
+        regs.append(r.register_seconds)
+        trains.append(r.train_seconds)
     regs.sort()
     ours_reg = regs[len(regs) // 2]
 

@@ -2,10 +2,6 @@
 real PostgreSQL database when MLOPS_TEST_DATABASE_URL points at a reachable server."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,33 +53,6 @@ async def client(server: Any) -> AsyncIterator[Client]:
         yield c
 
 
-def tool_error_text(result: Any) -> str:
-    assert result.is_error, f"expected a tool error, got {result.structured_content}"
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-# -- a shared trained model, per test module -----------------------------------------------------
-EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
-
-
-def trained_server(
-    tmp_path_factory: pytest.TempPathFactory, models: tuple[str, ...] = ("nba-win",), challenger_alias: str | None = None,
-    seasons: int = 3, games_per_season: int = 300, rule_change_season: int = 2023,
-) -> Any:
-    """A server on a fresh home with the synthetic NBA data and, per model, version 1 (gradient
-    boosting, champion) and version 2 (logistic regression; `challenger_alias` if given).
-    MLflow's first use is slow, so test modules share one through a module-scoped fixture."""
-    home = tmp_path_factory.mktemp("shared") / "home"
-    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
-    ops = server.ops
-    ops.generate_demo_data(seasons=seasons, games_per_season=games_per_season, rule_change_season=rule_change_season)
-    for name in models:
-        ops.train(model=name, dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
-        ops.train(model=name, dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE,
-                  estimator="logistic_regression", alias=challenger_alias)
-    return server
-
-
 # -- PostgreSQL ---------------------------------------------------------------------------------
 def _pg_admin_url() -> str | None:
     return os.environ.get("MLOPS_TEST_DATABASE_URL")
@@ -111,46 +80,3 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
-
-
-# -- subprocess servers -------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
-    env.update({"MLOPS_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true", **extra})
-    return env
-
-
-class HttpServer:
-    def __init__(self, home: Path, *args: str, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_mcp", "serve", "--http", "--port", str(self.port), *args],
-            env=server_env(home, **env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError("HTTP server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()

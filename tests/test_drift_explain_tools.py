@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 from mcp import Client
 
-from tests.conftest import tool_error_text, trained_server
+from tests.helpers import EXCLUDE, tool_error_text, trained_server
 
 pytestmark = pytest.mark.anyio
-EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,9 @@ from mcp.types import ElicitResult
 from sklearn import metrics as skm
 
 from mlops_mcp.core.errors import InvalidInput
-from tests.conftest import tool_error_text, trained_server
+from tests.helpers import EXCLUDE, tool_error_text, trained_server
 
 pytestmark = pytest.mark.anyio
-EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
 TARGET = "home_win"
 
 
@@ -257,7 +256,7 @@ async def test_live_ab_flow(mc: Client, shared: Any) -> None:
     listing = json.loads((await mc.read_resource("mlops://experiments")).contents[0].text)
     assert any(e["experiment_id"] == eid and e["status"] == "concluded" for e in listing["experiments"])
     one = json.loads((await mc.read_resource(f"mlops://experiments/{eid}")).contents[0].text)
-    assert one["recommendation"] == "b_wins" and one["arms"]["b"]["version"] == 2
+    assert one["recommendation"] == "b_wins" and one["arm_b"]["version"] == 2
 
 
 async def test_conclude_without_winner_refuses_promotion_and_elicits(shared: Any) -> None:
@@ -301,8 +300,6 @@ async def test_concurrent_looks_keep_the_running_minimum(
     """8 get_ab_test calls at once, all reading the row before any writes: each look is counted, and
     the stored always-valid p-value is the smallest any of them saw, whatever order they write in."""
     import threading
-
-    from sqlalchemy import select
 
     from mlops_mcp.core.experiments import live
     from mlops_mcp.core.store.tables import ExperimentRow
@@ -407,7 +404,7 @@ async def test_shadow_mirrors_without_changing_answers(mc: Client, shared: Any) 
     agree = np.mean([p["prediction"] == q["prediction"] for p, q in zip(served["predictions"], v2["predictions"])])
     assert report["agreement_rate"] == pytest.approx(agree)
     assert report["agreement_ci_low"] <= agree <= report["agreement_ci_high"]
-    assert report["latency_shadow_p50"] is not None and report["n_labeled"] == 0
+    assert report["latency_shadow_p50_ms"] is not None and report["n_labeled"] == 0
 
     await ok(mc, "log_feedback", {"items": [{"prediction_id": p["prediction_id"], "actual": t} for p, t in zip(served["predictions"], y)]})
     labeled = await ok(mc, "get_shadow_report", {"model": "sh"})

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_mcp.core.models.encoding import FastEncoder
 from mlops_mcp.core.errors import InvalidInput
 from mlops_mcp.core.explain.shap_engine import (
     ExplainerCache,
@@ -20,6 +19,7 @@ from mlops_mcp.core.explain.shap_engine import (
     importance_png,
     waterfall_png,
 )
+from mlops_mcp.core.models.encoding import FastEncoder
 from mlops_mcp.core.models.pipeline import build_pipeline, coerce_features, feature_sources, infer_schema
 from mlops_mcp.core.synthetic import FEATURES, generate_games
 

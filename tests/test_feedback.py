@@ -18,11 +18,10 @@ from sklearn import metrics as skm
 from mlops_mcp.core.config import Settings
 from mlops_mcp.core.feedback.labels import feedback_history, iter_dataset, log_feedback
 from mlops_mcp.server.app import build_server
-from tests.conftest import tool_error_text
+from tests.helpers import EXCLUDE, tool_error_text
 from tests.test_performance import insert_predictions, utc
 
 pytestmark = pytest.mark.anyio
-FEATURES_EXCLUDED = ["game_id", "season", "game_date", "point_margin"]
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +33,9 @@ def nba(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
     ops = server.ops
     ops.generate_demo_data(seasons=3, games_per_season=400, rule_change_season=2023)
-    trained = ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=FEATURES_EXCLUDED, alias="champion")
+    trained = ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion")
     recent = pd.read_parquet(home / "data" / "nba" / "recent.parquet")
-    batch = ops.predict("nba-win", recent[trained["features"]].to_dict("records"))
+    batch = ops.predict_batch("nba-win", recent[trained.features].to_dict("records"))
     yield {"server": server, "ops": ops, "home": home, "trained": trained, "recent": recent, "batch": batch}
     ops.close()
 
@@ -72,7 +71,7 @@ async def test_nba_feedback_shows_decay_after_rule_change(nba: dict[str, Any]) -
     assert live["f1"] == pytest.approx(skm.f1_score(y, preds), abs=1e-6)
     assert live["roc_auc"] == pytest.approx(skm.roc_auc_score(y, scores), abs=1e-4)
     assert rep["baseline"]["version"] == 1
-    assert rep["baseline"]["metrics"]["accuracy"] == pytest.approx(trained["metrics"]["accuracy"], abs=1e-6)
+    assert rep["baseline"]["metrics"]["accuracy"] == pytest.approx(trained.metrics["accuracy"], abs=1e-6)
     # the story: trained before the rule change, it does worse after it
     assert live["accuracy"] < rep["baseline"]["metrics"]["accuracy"] - 0.05
     assert rep["degraded"] is True and any("accuracy" in reason for reason in rep["reasons"])
@@ -87,7 +86,7 @@ async def test_plot_returns_image_and_structured_result(nba: dict[str, Any]) -> 
         png = base64.b64decode(r.content[1].data)
         assert r.content[1].mime_type == "image/png" and png[:4] == b"\x89PNG"
         assert r.structured_content["model"] == "nba-win" and "overall" in r.structured_content
-        assert json.loads(r.content[0].text)["window"] == "6h"
+        assert r.structured_content["window"] == "6h" and "Degraded" in r.content[0].text
 
         bad = await c.call_tool("get_model_performance", {"model": "nba-win", "metric": "rmse", "plot": True})
         assert "metric" in tool_error_text(bad) and "accuracy" in tool_error_text(bad)
@@ -179,10 +178,10 @@ async def test_boolean_classes_accept_true_one_and_text(nba: dict[str, Any]) -> 
     ops, home, trained = nba["ops"], nba["home"], nba["trained"]
     frame = pd.read_parquet(home / "data" / "nba" / "train.parquet")
     frame.assign(home_win=frame.home_win.astype(bool)).to_parquet(home / "data" / "nba" / "train_bool.parquet")
-    out = ops.train(model="nba-bool", dataset="nba/train_bool.parquet", target="home_win", exclude=FEATURES_EXCLUDED,
+    out = ops.train(model="nba-bool", dataset="nba/train_bool.parquet", target="home_win", exclude=EXCLUDE,
                     alias="champion")
-    assert sorted(out["classes"]) == [False, True]
-    rows = nba["recent"][trained["features"]].head(4).to_dict("records")
+    assert sorted(out.classes) == [False, True]
+    rows = nba["recent"][trained.features].head(4).to_dict("records")
     async with Client(nba["server"]) as c:
         p = await c.call_tool("predict", {"model": "nba-bool", "rows": json.loads(json.dumps(rows, default=str))})
         assert not p.is_error, p.content
@@ -206,10 +205,11 @@ async def test_boolean_classes_accept_true_one_and_text(nba: dict[str, Any]) -> 
 
 async def test_performance_unknown_version_is_not_found(nba: dict[str, Any]) -> None:
     async with Client(nba["server"]) as c:
-        text = tool_error_text(await c.call_tool("get_model_performance", {"model": "nba-win", "version": 99}))
-        assert "version" in text and "no version 99" in text and "versions: 1" in text
         text = tool_error_text(await c.call_tool("get_model_performance", {"model": "nba-win/99"}))
-        assert "no version 99" in text
+        assert "version" in text and "no version 99" in text and "versions: 1" in text
+        # an argument the tool does not take is refused, never silently dropped
+        text = tool_error_text(await c.call_tool("get_model_performance", {"model": "nba-win", "version": 99}))
+        assert "version: not an argument of get_model_performance" in text and "window" in text
 
 
 # -- concurrency -------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitResult
 
-from tests.conftest import tool_error_text, trained_server
+from tests.helpers import EXCLUDE, tool_error_text, trained_server
 
 pytestmark = pytest.mark.anyio
-EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
+
 FEATURES_DROP = EXCLUDE + ["home_win"]
 
 
@@ -194,13 +194,13 @@ async def test_large_batch_is_summarised_and_fully_logged(mc: Client, shared: An
     before = prediction_count(shared, "nba-win")
     res = (await mc.call_tool("predict", {"model": "nba-win", "rows": rows, "max_results": 10})).structured_content
     assert res["n_rows"] == 300 and len(res["predictions"]) == 10 and res["truncated"] is True
-    assert sum(res["summary"]["predicted_classes"].values()) == 300
+    assert sum(res["batch"]["predicted_classes"].values()) == 300
     assert prediction_count(shared, "nba-win") - before == 300
 
 
 async def test_list_get_and_compare(mc: Client) -> None:
     models = (await mc.call_tool("list_models", {})).structured_content
-    entry = next(m for m in models["models"] if m["name"] == "nba-win")
+    entry = next(m for m in models["models"] if m["model"] == "nba-win")
     assert entry["versions"] >= 2 and entry["aliases"]["champion"] == 1
     detail = (await mc.call_tool("get_model", {"model": "nba-win"})).structured_content
     v1 = next(v for v in detail["versions"] if v["version"] == 1)
@@ -239,7 +239,7 @@ async def test_register_from_run_and_skops_and_refuse_pickle(mc: Client, shared:
     refused = await mc.call_tool("register_model", {"model": "pickled", "source": "lr.pkl"})
     text = tool_error_text(refused)
     assert "source" in text and "MLOPS_TRUST_PICKLE" in text and "arbitrary code" in text
-    assert "pickled" not in {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
+    assert "pickled" not in {m["model"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
 
 
 @pytest.mark.parametrize(
@@ -249,7 +249,7 @@ async def test_register_from_run_and_skops_and_refuse_pickle(mc: Client, shared:
         ("predict", {"model": "nba-win/99", "rows": [{"a": 1}]}, ["version", "99", "versions: 2, 1"]),
         ("predict", {"model": "nba-win@ghost", "rows": [{"a": 1}]}, ["alias 'ghost'", "champion -> v1"]),
         ("predict", {"model": "nba-win", "rows": [{"pace": 100}]}, ["rows", "missing", "home_team"]),
-        ("predict", {"model": "nba-win", "rows": []}, ["rows", "non-empty"]),
+        ("predict", {"model": "nba-win", "rows": []}, ["rows", "at least 1 item"]),
         ("get_model", {"model": "missing-model"}, ["model", "no registered model", "nba-win"]),
         ("train_model", {"model": "x", "dataset": "../../etc/passwd", "target": "y"}, ["dataset", ".."]),
         ("train_model", {"model": "x", "dataset": "/etc/passwd", "target": "y"}, ["dataset", "outside the data roots"]),
@@ -275,7 +275,7 @@ async def test_predict_row_problems(mc: Client, shared: Any) -> None:
     extra_text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": extra}))
     assert "row 0" in extra_text and "unknown" in extra_text and "weather" in extra_text
     text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [rows[0]] * 10_001}))
-    assert "10001 rows" in text and "10000" in text
+    assert "rows" in text and "at most 10000" in text
     keys = await mc.call_tool("predict", {"model": "nba-win", "rows": rows, "request_keys": ["only-one"]})
     assert "request_keys" in tool_error_text(keys)
     with_null = [dict(rows[0], pace=None, home_team=None)]
@@ -291,17 +291,17 @@ async def test_failed_training_registers_nothing(mc: Client, shared: Any) -> Non
     assert "single class" in tool_error_text(single)
     nan_col = await mc.call_tool("train_model", {"model": "broken", "dataset": "nan_col.parquet", "target": "home_win", "exclude": EXCLUDE})
     assert "'pace' is empty" in tool_error_text(nan_col)
-    names = {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
+    names = {m["model"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
     assert "broken" not in names
 
 
 async def test_model_resources_and_prompts(mc: Client) -> None:
     listing = json.loads((await mc.read_resource("mlops://models")).contents[0].text)
-    assert "nba-win" in {m["name"] for m in listing["models"]}
+    assert "nba-win" in {m["model"] for m in listing["models"]}
     model = json.loads((await mc.read_resource("mlops://models/nba-win")).contents[0].text)
     assert model["aliases"]["champion"] == 1 and model["version_count"] >= 2
     version = json.loads((await mc.read_resource("mlops://models/nba-win/versions/1")).contents[0].text)
-    assert version["version"] == 1 and "home_team" in version["schema"]["features"]
+    assert version["version"] == 1 and "home_team" in version["input_schema"]["features"]
     with pytest.raises(Exception, match="no registered model"):
         await mc.read_resource("mlops://models/ghost")
     templates = {t.uri_template for t in (await mc.list_resource_templates()).resource_templates}
@@ -361,7 +361,7 @@ async def test_crafted_model_files_cannot_run_code(mc: Client, shared: Any, tmp_
     res = await mc.call_tool("register_model", {"model": "evil", "source": "evil_model"})
     assert "MLOPS_TRUST_PICKLE" in tool_error_text(res)
     assert not marker.exists()
-    assert "evil" not in {m["name"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
+    assert "evil" not in {m["model"] for m in (await mc.call_tool("list_models", {})).structured_content["models"]}
 
 
 async def test_skops_mlflow_folder_registers(mc: Client, shared: Any) -> None:

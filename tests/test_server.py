@@ -11,7 +11,7 @@ from mcp import Client
 
 from mlops_mcp.core.config import Settings
 from mlops_mcp.server.app import build_server
-from tests.conftest import tool_error_text
+from tests.helpers import tool_error_text
 
 pytestmark = pytest.mark.anyio
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
@@ -107,13 +107,9 @@ async def test_read_only_mode_registers_only_read_only_tools(home: Path) -> None
 
 async def test_tool_schemas_match_snapshot(settings: Settings) -> None:
     """Names, arguments, annotations and output schemas are a public interface: a change must be a
-    visible diff. Regenerate with MLOPS_UPDATE_SNAPSHOT=1 after an intended change (this also
-    rewrites the start-up schema cache, mlops_mcp/tools/schemas.json)."""
-    from mlops_mcp.tools import schema_cache
-
+    visible diff. A missing snapshot fails too (deleting it must not make the test pass); write
+    it deliberately with MLOPS_UPDATE_SNAPSHOT=1 after an intended change."""
     eager = build_server(settings, eager_tools=True)
-    if os.environ.get("MLOPS_UPDATE_SNAPSHOT") == "1":
-        schema_cache.write(eager)
     async with Client(eager) as client:
         tools = sorted((await client.list_tools()).tools, key=lambda t: t.name)
     current = {
@@ -125,22 +121,110 @@ async def test_tool_schemas_match_snapshot(settings: Settings) -> None:
         }
         for t in tools
     }
-    if os.environ.get("MLOPS_UPDATE_SNAPSHOT") == "1" or not SNAPSHOT.exists():
+    if os.environ.get("MLOPS_UPDATE_SNAPSHOT") == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing: write it with MLOPS_UPDATE_SNAPSHOT=1 and review the diff"
     expected = json.loads(SNAPSHOT.read_text())
     assert sorted(current) == sorted(expected), "tools added or removed: update the snapshot deliberately"
     for name in current:
         assert current[name] == expected[name], f"schema of {name} changed: update the snapshot deliberately"
 
 
-async def test_startup_schema_cache_is_fresh_and_equals_the_code(client: Client, server: Any, settings: Settings) -> None:
-    """tools/list is served from mlops_mcp/tools/schemas.json; it must equal what the code builds."""
-    from mlops_mcp.tools import schema_cache
-    from mlops_mcp.tools.schema_cache import LazyTool
+async def test_tool_list_is_served_from_a_cache_built_on_first_start(settings: Settings) -> None:
+    """The first server on a home builds every schema and writes the cache; the next one lists from
+    it without building any tool, and both listings equal what the code builds."""
+    from mlops_mcp.tools.catalog import fingerprint
 
-    assert schema_cache.load() is not None, "stale: run python -m mlops_mcp.tools.schema_cache"
-    assert all(isinstance(t, LazyTool) for t in server._tool_manager.list_tools())
-    lazy = {t.name: (t.input_schema, t.output_schema, t.annotations) for t in (await client.list_tools()).tools}
-    async with Client(build_server(settings, eager_tools=True)) as eager_client:
-        eager = {t.name: (t.input_schema, t.output_schema, t.annotations) for t in (await eager_client.list_tools()).tools}
-    assert lazy == eager
+    cache = settings.home / "cache" / "tool-schemas" / f"{fingerprint()}.json"
+    assert not cache.exists()
+    async with Client(build_server(settings, eager_tools=True)) as c:
+        eager = {t.name: t.model_dump() for t in (await c.list_tools()).tools}
+    async with Client(build_server(settings)) as c:
+        first = {t.name: t.model_dump() for t in (await c.list_tools()).tools}
+    assert cache.exists() and first == eager
+    cold = build_server(settings)
+    async with Client(cold) as c:
+        assert {t.name: t.model_dump() for t in (await c.list_tools()).tools} == eager
+        assert cold.catalog.built == set(), "listing from the cache must not build tools"
+        assert not (await c.call_tool("get_server_info", {})).is_error
+        assert cold.catalog.built == {"get_server_info"}
+    # a damaged cache is ignored and rewritten, never trusted
+    cache.write_text('{"fingerprint": "%s", "tools": {"get_server_info": {"input_schema": 1}}' % fingerprint())
+    async with Client(build_server(settings)) as c:
+        assert {t.name: t.model_dump() for t in (await c.list_tools()).tools} == eager
+    assert json.loads(cache.read_text())["tools"]["get_server_info"]["input_schema"] == eager["get_server_info"]["input_schema"]
+
+
+def test_every_tool_is_declared_consistently() -> None:
+    """One row per tool: its function takes ctx, destructive tools confirm, names are unique and
+    verb_noun, every toolset is known and in lifecycle order."""
+    from mlops_mcp.tools import TOOLS, TOOLSETS
+
+    names = [s.name for s in TOOLS]
+    assert len(names) == len(set(names))
+    for spec in TOOLS:
+        spec.check()
+        assert spec.toolset in TOOLSETS and spec.name == spec.name.lower() and spec.name.isidentifier()
+        assert not (spec.read_only and spec.destructive)
+    order = [TOOLSETS.index(s.toolset) for s in TOOLS]
+    assert order == sorted(order), "rows are grouped by toolset in lifecycle order"
+
+
+async def test_toolsets_select_tools_and_combine_with_read_only(home: Path) -> None:
+    server = build_server(Settings(home=home, toolsets="drift,explain", _env_file=None))  # type: ignore[call-arg]
+    async with Client(server) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert names == {"get_server_info", "generate_demo_data", "check_drift", "get_drift_history",
+                         "explain_prediction", "get_feature_importance"}
+        info = (await c.call_tool("get_server_info", {})).structured_content
+        assert info["toolsets"] == ["server", "drift", "explain"] and sorted(info["tools"]) == sorted(names)
+        hidden = await c.call_tool("predict", {"model": "x", "rows": [{}]})
+        assert hidden.is_error and "predict" in tool_error_text(hidden)
+    read_only = build_server(Settings(home=home, toolsets="drift", read_only=True, _env_file=None))  # type: ignore[call-arg]
+    async with Client(read_only) as c:
+        assert {t.name for t in (await c.list_tools()).tools} == {"get_server_info", "get_drift_history"}
+    with pytest.raises(ValueError, match="unknown toolset.*drfit.*accepted: server, registry"):
+        build_server(Settings(home=home, toolsets="drfit", _env_file=None))  # type: ignore[call-arg]
+
+
+async def test_argument_errors_read_alike(client: Client) -> None:
+    """Argument, what was given, what is accepted: no raw pydantic text, no URL; unknown arguments refused."""
+    cases = [
+        ("generate_demo_data", {"seasons": "many"}, ["seasons: got 'many'; expected an integer"]),
+        ("generate_demo_data", {"seasons": 99}, ["seasons: got 99; expected a number <= 20"]),
+        ("predict", {"model": "m", "rows": {"pace": 1}}, ["rows: got an object with keys pace; expected a list"]),
+        ("train_model", {"model": "m", "dataset": "d.csv", "target": "y", "estimator": "xgboost"},
+         ["estimator: got 'xgboost'; expected one of 'logistic_regression'", "'hist_gradient_boosting'"]),
+        ("train_model", {"model": "m", "dataset": "d.csv"}, ["target: missing; this argument is required"]),
+        ("get_model", {"model": "m", "verbose": True}, ["verbose: not an argument of get_model; accepted: model"]),
+        ("set_model_alias", {"model": "m", "alias": "a", "version": 2**63}, ["version: got 9223372036854775808; expected a number <= 2147483647"]),
+    ]
+    for tool, args, fragments in cases:
+        text = tool_error_text(await client.call_tool(tool, args))
+        assert "pydantic" not in text and "http" not in text, text
+        for fragment in fragments:
+            assert fragment in text, f"{fragment!r} not in {text!r}"
+
+
+def test_core_imports_no_mcp() -> None:
+    """core/ is a library: no module in it imports the MCP SDK (checked on the source, all of it)."""
+    import ast
+
+    core = Path(__file__).resolve().parent.parent / "mlops_mcp" / "core"
+    offenders = []
+    for path in core.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            if any(n == "mcp" or n.startswith("mcp.") for n in names):
+                offenders.append(str(path.relative_to(core)))
+    assert offenders == []
+
+
+def test_domain_errors_are_builtin_errors_too() -> None:
+    from mlops_mcp.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+    assert isinstance(InvalidInput("x"), ValueError) and isinstance(NotFound("x"), LookupError)
+    assert isinstance(Forbidden("x"), PermissionError) and isinstance(Conflict("x"), RuntimeError)
+    assert str(NotFound("no model 'm'", argument="model")) == "model: no model 'm'"

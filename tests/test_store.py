@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from mlops_mcp.core import audit
 from mlops_mcp.core.store import Store, normalize_url
-from mlops_mcp.core.store.tables import AuditEntry
+from mlops_mcp.core.store.tables import AuditEntry, utcnow
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,10 +35,10 @@ def test_migrates_to_head_and_is_idempotent(store: Store) -> None:
 def test_failed_transaction_writes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError):
         with store.write() as session:
-            session.add(AuditEntry(at=audit.utcnow(), actor="a", tool="t", arguments={}, outcome="ok", error=None, duration_ms=1))
+            session.add(AuditEntry(at=utcnow(), actor="a", tool="t", arguments={}, outcome="ok", error=None, duration_ms=1))
             session.flush()
             raise RuntimeError("fail after the insert")
-    assert audit.recent(store) == []
+    assert audit.log(store).entries == []
 
 
 def test_concurrent_writers_lose_nothing(store: Store) -> None:
@@ -66,7 +66,7 @@ def test_concurrent_writers_lose_nothing(store: Store) -> None:
 
 def test_times_come_back_as_utc(store: Store) -> None:
     audit.record(store, actor="a", tool="t", arguments={"x": [1, 2]}, outcome="ok", error=None, duration_ms=2.5)
-    (entry,) = audit.recent(store)
+    (entry,) = audit.log(store).entries
     assert entry.at.utcoffset() is not None and entry.at.utcoffset().total_seconds() == 0
     assert entry.arguments == {"x": [1, 2]}
 

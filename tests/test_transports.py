@@ -1,7 +1,6 @@
 """The real transports: stdio in both protocol eras, stdout purity, streamable HTTP with its guards."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import HttpServer, free_port, server_env
+from tests.helpers import HttpServer, free_port, server_env
 
 pytestmark = pytest.mark.anyio
 

@@ -1,26 +1,33 @@
 """The audit log: every mutating tool call, kept in the store (who, when, what, outcome)."""
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.store import Store
-from mlops_mcp.core.store.tables import AuditEntry, utcnow
+from pydantic import Field
+
+from mlops_mcp.core.results import Result
+
+if TYPE_CHECKING:
+    from mlops_mcp.core.store import Store
 
 MAX_ARG_CHARS = 2_000
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(Result):
     id: int
     at: datetime
     actor: str
     tool: str
-    arguments: dict[str, Any]
-    outcome: str
+    arguments: dict[str, Any] = Field(description="as called; long values replaced by a size marker")
+    outcome: str = Field(description="ok or error")
     error: str | None
     duration_ms: float
+
+
+class AuditLog(Result):
+    entries: list[AuditRecord] = Field(description="newest first")
+    count: int
 
 
 def summarize_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +47,10 @@ def summarize_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def record(
-    store: Store, *, actor: str, tool: str, arguments: dict[str, Any], outcome: str, error: str | None, duration_ms: float
+    store: "Store", *, actor: str, tool: str, arguments: dict[str, Any], outcome: str, error: str | None, duration_ms: float
 ) -> None:
+    from mlops_mcp.core.store.tables import AuditEntry, utcnow
+
     with store.write() as session:
         session.add(
             AuditEntry(
@@ -56,14 +65,21 @@ def record(
         )
 
 
-def recent(store: Store, limit: int = 50, tool: str | None = None) -> list[AuditRecord]:
+def log(store: "Store", limit: int = 50, tool: str | None = None) -> AuditLog:
+    """The most recent calls, newest first."""
     from sqlalchemy import select
+
+    from mlops_mcp.core.store.tables import AuditEntry
 
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if tool:
         query = query.where(AuditEntry.tool == tool)
     with store.read() as session:
-        rows = session.scalars(query).all()
-        return [
-            AuditRecord(r.id, r.at, r.actor, r.tool, r.arguments, r.outcome, r.error, r.duration_ms) for r in rows
+        entries = [
+            AuditRecord(
+                id=r.id, at=r.at, actor=r.actor, tool=r.tool, arguments=r.arguments, outcome=r.outcome,
+                error=r.error, duration_ms=round(r.duration_ms, 1),
+            )
+            for r in session.scalars(query).all()
         ]
+    return AuditLog(entries=entries, count=len(entries))

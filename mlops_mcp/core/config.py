@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8765, ge=1, le=65535)
+    toolsets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Toolsets to offer (comma-separated, e.g. 'registry,serving,drift'); default: all.",
+    )
+    text_content: Literal["summary", "json"] = Field(
+        default="summary",
+        description="Text part of tool results: a short summary (default), or the summary plus the full JSON "
+        "for hosts that ignore structured content.",
+    )
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -61,6 +70,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             parts = [p.strip() for chunk in value.split(os.pathsep) for p in chunk.split(",")]
             return [p for p in parts if p]
+        return value
+
+    @field_validator("toolsets", mode="before")
+    @classmethod
+    def _split_toolsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip().lower() for t in value.split(",") if t.strip()]
         return value
 
     @field_validator("allowed_hosts", mode="before")
@@ -97,9 +113,17 @@ class Settings(BaseSettings):
             "database_url": mask_url(self.database_url or ""),
             "tracking_uri": mask_url(self.tracking_uri or ""),
             "data_roots": [str(p) for p in self.data_roots],
+            "data_roots_help": DATA_ROOTS_HELP,
             "read_only": self.read_only,
             "auth_required": self.auth_token is not None,
         }
+
+
+DATA_ROOTS_HELP = (
+    "To read files elsewhere, set MLOPS_DATA_ROOTS (folders separated by ':' or ',') in the server's "
+    "environment, e.g. in the host's MCP configuration \"env\" block, and restart the server; "
+    "or copy the file into a data root."
+)
 
 
 def default_roots(home: Path) -> list[Path]:

@@ -1,15 +1,69 @@
-"""``MLOps``: the engine's front door. One per server (or per script), holding the settings and
-the lazily opened store and registry, so that nothing heavy happens before it is needed."""
+"""``MLOps``: the engine's front door. Every tool calls one of its methods; a notebook can too:
+
+    from mlops_mcp.core import MLOps, Settings
+    ops = MLOps(Settings(home="~/.mlops"))
+    ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win").describe()
+
+It holds the settings and the parts built on first use (the store, the MLflow registry, the
+predictor and its experiment router, the explainer cache), so that nothing heavy happens before
+it is needed. Methods take typed arguments and return typed results (``core/*/results.py``);
+state that must stay in step (the A/B router after an experiment starts or ends) is kept here.
+
+Parts are built without ``functools.cached_property``: on Python 3.11 it holds a lock shared by
+every instance while the getter runs, and two first calls building different parts took that lock
+and ours in opposite orders (a deadlock on a fresh server). Here each part has its own lock, and a
+part's builder only ever reaches parts built before it (store < registry < predictor), so locks are
+always taken in that order.
+"""
 
 import logging
 import threading
-from functools import cached_property
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_mcp import __version__
 from mlops_mcp.core.config import Settings
+from mlops_mcp.core.results import DemoData, ServerInfo
+
+if TYPE_CHECKING:
+    from mlops_mcp.core.audit import AuditLog
+    from mlops_mcp.core.drift.results import DriftHistory, DriftReportDetail, DriftResult
+    from mlops_mcp.core.experiments.readouts import (
+        ABTestReadout,
+        ABTestStarted,
+        ConcludeResult,
+        ExperimentList,
+        OfflineABResult,
+        ShadowInfo,
+        ShadowReport,
+        ShadowStarted,
+    )
+    from mlops_mcp.core.experiments.router import ExperimentRouter
+    from mlops_mcp.core.explain.results import Explanation, FeatureImportance
+    from mlops_mcp.core.explain.shap_engine import ExplainerCache
+    from mlops_mcp.core.feedback.results import FeedbackResult, PerformanceReport
+    from mlops_mcp.core.models.registry import Registry
+    from mlops_mcp.core.models.results import (
+        AliasMove,
+        Comparison,
+        ModelDetail,
+        ModelHistory,
+        ModelList,
+        RegisterResult,
+        TrainResult,
+        VersionDetail,
+    )
+    from mlops_mcp.core.serving.predictor import PredictionBatch, Predictor
+    from mlops_mcp.core.serving.results import PredictResult
+    from mlops_mcp.core.store import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Progress = Callable[[float, str], None]
+
+#: who the audit log and alias history name when the engine is used as a library
+LIBRARY_ACTOR = "library"
 
 
 class MLOps:
@@ -17,111 +71,84 @@ class MLOps:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._lock = threading.RLock()  # properties build on each other
+        self._parts: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {
+            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers")
+        }
 
-    @cached_property
-    def store(self) -> Any:
+    def _part(self, name: str, build: Callable[[], T]) -> T:
+        part = self._parts.get(name)
+        if part is None:
+            with self._locks[name]:
+                part = self._parts.get(name)
+                if part is None:
+                    part = build()
+                    self._parts[name] = part
+        return part
+
+    # -- parts, built on first use ------------------------------------------------------------
+    @property
+    def store(self) -> "Store":
         """The relational store, migrated to the newest schema on first use."""
-        from mlops_mcp.core.store import Store
 
-        with self._lock:
+        def build() -> "Store":
+            from mlops_mcp.core.store import Store
+
             store = Store(self.settings.database_url or "")
             store.migrate()
             return store
 
-    @cached_property
-    def registry(self) -> Any:
-        """The MLflow-backed model registry (MLflow is imported on first use)."""
-        from mlops_mcp.core.models.registry import Registry
+        return self._part("store", build)
 
-        with self._lock:
+    @property
+    def registry(self) -> "Registry":
+        """The MLflow-backed model registry (MLflow is imported on first use)."""
+
+        def build() -> "Registry":
+            from mlops_mcp.core.models.registry import Registry
+
             return Registry(self.settings, self.store)
 
-    @cached_property
-    def predictor(self) -> Any:
-        from mlops_mcp.core.experiments.router import ExperimentRouter
-        from mlops_mcp.core.serving import Predictor
+        return self._part("registry", build)
 
-        with self._lock:
+    @property
+    def predictor(self) -> "Predictor":
+        """Serving, with the experiment router that splits A/B traffic and mirrors shadows."""
+
+        def build() -> "Predictor":
+            from mlops_mcp.core.experiments.router import ExperimentRouter
+            from mlops_mcp.core.serving.predictor import Predictor
+
             predictor = Predictor(self.registry, self.store, self.settings.max_predict_rows)
-            predictor.router = ExperimentRouter(self.registry, self.store)  # A/B split + shadow mirroring
+            predictor.router = ExperimentRouter(self.registry, self.store)
             return predictor
 
-    # -- registry operations (what the tools call) ---------------------------------------------
-    def train(self, actor: str = "library", progress: Any = None, **kwargs: Any) -> dict[str, Any]:
-        from mlops_mcp.core.models.training import train
+        return self._part("predictor", build)
 
-        extra = {"progress": progress} if progress is not None else {}
-        return train(
-            self.registry, self.settings.data_roots, actor=actor,
-            reference_rows=self.settings.reference_sample_rows, **extra, **kwargs,
-        )
+    @property
+    def router(self) -> "ExperimentRouter":
+        router = self.predictor.router
+        assert router is not None
+        return router  # type: ignore[return-value]
 
-    def register(self, actor: str = "library", **kwargs: Any) -> dict[str, Any]:
-        from mlops_mcp.core.models.register import register
-
-        return register(
-            self.registry, self.settings.data_roots, actor=actor, trust_pickle=self.settings.trust_pickle,
-            reference_rows=self.settings.reference_sample_rows, **kwargs,
-        )
-
-    def list_models(self) -> list[dict[str, Any]]:
-        from mlops_mcp.core.models.catalog import list_models
-
-        return list_models(self.registry)
-
-    def get_model(self, name: str) -> dict[str, Any]:
-        from mlops_mcp.core.models.catalog import get_model
-
-        return get_model(self.registry, name)
-
-    def get_version(self, name: str, version: int) -> dict[str, Any]:
-        from mlops_mcp.core.models.catalog import get_version
-
-        return get_version(self.registry, name, version)
-
-    def compare_versions(self, name: str, version_a: int, version_b: int, dataset: str | None = None, target: str | None = None) -> dict[str, Any]:
-        from mlops_mcp.core.models.catalog import compare_versions
-
-        return compare_versions(self.registry, self.settings.data_roots, name, version_a, version_b, dataset, target)
-
-    def predict(self, model: str, rows: Any, request_keys: Any = None) -> Any:
-        return self.predictor.predict(model, rows, request_keys)
-
-    def check_drift(self, actor: str = "library", want_plot: bool = False, **kwargs: Any) -> tuple[dict[str, Any], bytes | None]:
-        from mlops_mcp.core.drift.service import check_model_drift
-
-        return check_model_drift(
-            self.registry, self.store, self.settings.data_roots, actor=actor, want_plot=want_plot, **kwargs
-        )
-
-    def drift_history(self, model: str, limit: int = 20) -> list[dict[str, Any]]:
-        from mlops_mcp.core.drift.service import history
-
-        return history(self.registry, self.store, model, limit)
-
-    @cached_property
-    def explainers(self) -> Any:
+    @property
+    def explainers(self) -> "ExplainerCache":
         """Explainers cached per model version (building one costs far more than using it)."""
-        from mlops_mcp.core.explain.shap_engine import ExplainerCache
 
-        return ExplainerCache(maxsize=16)
+        def build() -> "ExplainerCache":
+            from mlops_mcp.core.explain.shap_engine import ExplainerCache
 
-    def explain(self, model: str, row: dict[str, Any] | None = None, prediction_id: str | None = None, top_k: int = 10) -> tuple[Any, dict[str, Any]]:
-        from mlops_mcp.core.explain.service import explain_prediction
+            return ExplainerCache(maxsize=16)
 
-        return explain_prediction(
-            self.registry, self.store, self.explainers, model=model, row=row, prediction_id=prediction_id, top_k=top_k
-        )
+        return self._part("explainers", build)
 
-    def feature_importance(self, model: str, dataset: str | None = None, sample_size: int = 1000) -> tuple[Any, dict[str, Any]]:
-        from mlops_mcp.core.explain.service import feature_importance
+    def close(self) -> None:
+        store = self._parts.get("store")
+        if store is not None:
+            store.dispose()
 
-        return feature_importance(
-            self.registry, self.explainers, self.settings.data_roots, model=model, dataset=dataset, sample_size=sample_size
-        )
-
-    def server_info(self) -> dict[str, Any]:
+    # -- the server itself ---------------------------------------------------------------------
+    def server_info(self, tools: Sequence[str] = (), toolsets: Sequence[str] = ()) -> ServerInfo:
         import platform
         from importlib.metadata import PackageNotFoundError, version
 
@@ -132,15 +159,17 @@ class MLOps:
                 return None
 
         store_ok = self.store.ping()
-        return {
-            "version": __version__,
-            "python": platform.python_version(),
-            "store_backend": "sqlite" if self.store.is_sqlite else "postgresql",
-            "store_reachable": store_ok,
-            "schema_revision": self.store.revision() if store_ok else None,
-            "libraries": {n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy")},
+        return ServerInfo(
+            version=__version__,
+            python=platform.python_version(),
+            store_backend="sqlite" if self.store.is_sqlite else "postgresql",
+            store_reachable=store_ok,
+            schema_revision=self.store.revision() if store_ok else None,
+            libraries={n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy")},
+            toolsets=list(toolsets),
+            tools=sorted(tools),
             **self.settings.public_summary(),
-        }
+        )
 
     def generate_demo_data(
         self,
@@ -150,24 +179,485 @@ class MLOps:
         rule_change_season: int | None = 2024,
         seed: int = 7,
         folder: str = "nba",
-    ) -> dict[str, Any]:
+    ) -> DemoData:
         """Write the synthetic NBA dataset into ``<first data root>/<folder>`` (by default
         ``<home>/data/<folder>``); the paths returned are relative to that root, ready for ``dataset``."""
-        from mlops_mcp.core.synthetic import FEATURES, LABELS, write_nba_dataset
+        from mlops_mcp.core.synthetic import EXCLUDE, FEATURES, LABELS, write_nba_dataset
 
         root = self.settings.data_roots[0]
         target = root / folder
         paths = write_nba_dataset(target, seasons, games_per_season, first_season, rule_change_season, seed)
-        return {
-            "folder": str(target),
-            "files": {role: str(p.relative_to(root)) for role, p in paths.items()},
-            "rows": seasons * games_per_season,
-            "seasons": list(range(first_season, first_season + seasons)),
-            "rule_change_season": rule_change_season,
-            "features": list(FEATURES),
-            "labels": list(LABELS),
-        }
+        return DemoData(
+            folder=str(target),
+            files={role: str(p.relative_to(root)) for role, p in paths.items()},
+            rows=seasons * games_per_season,
+            seasons=list(range(first_season, first_season + seasons)),
+            rule_change_season=rule_change_season,
+            features=list(FEATURES),
+            labels=list(LABELS),
+            exclude=list(EXCLUDE),
+        )
 
-    def close(self) -> None:
-        if "store" in self.__dict__:
-            self.store.dispose()
+    def record_call(
+        self, *, actor: str, tool: str, arguments: dict[str, Any], error: BaseException | None, seconds: float
+    ) -> None:
+        """Write one mutating call to the audit log."""
+        from mlops_mcp.core import audit
+
+        audit.record(
+            self.store,
+            actor=actor,
+            tool=tool,
+            arguments=arguments,
+            outcome="ok" if error is None else "error",
+            error=None if error is None else str(error)[:2000],
+            duration_ms=seconds * 1000,
+        )
+
+    def audit_log(self, limit: int = 50, tool: str | None = None) -> "AuditLog":
+        from mlops_mcp.core import audit
+
+        return audit.log(self.store, limit=limit, tool=tool)
+
+    # -- registry --------------------------------------------------------------------------------
+    def train(
+        self,
+        *,
+        model: str,
+        dataset: str,
+        target: str,
+        estimator: str = "gradient_boosting",
+        params: dict[str, Any] | None = None,
+        test_size: float = 0.2,
+        description: str | None = None,
+        alias: str | None = None,
+        features: list[str] | None = None,
+        exclude: list[str] | None = None,
+        categorical: list[str] | None = None,
+        task: str | None = None,
+        actor: str = LIBRARY_ACTOR,
+        progress: Progress | None = None,
+    ) -> "TrainResult":
+        """Fit, evaluate, log and register a version (see ``train_model``)."""
+        from mlops_mcp.core.models.results import TrainResult
+        from mlops_mcp.core.models.training import train
+
+        extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
+        data = train(
+            self.registry, self.settings.data_roots, model=model, dataset=dataset, target=target,
+            estimator=estimator, params=params, test_size=test_size, description=description, alias=alias,
+            features=features, exclude=exclude, categorical=categorical, task=task, actor=actor,
+            reference_rows=self.settings.reference_sample_rows, **extra,
+        )
+        return TrainResult.model_validate(data)
+
+    def register(
+        self,
+        *,
+        model: str,
+        source: str,
+        description: str | None = None,
+        reference_dataset: str | None = None,
+        alias: str | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "RegisterResult":
+        """Register a model trained elsewhere (see ``register_model``)."""
+        from mlops_mcp.core.models.register import register
+        from mlops_mcp.core.models.results import RegisterResult
+
+        data = register(
+            self.registry, self.settings.data_roots, model=model, source=source, description=description,
+            reference_dataset=reference_dataset, alias=alias, tags=tags or {}, actor=actor,
+            trust_pickle=self.settings.trust_pickle, reference_rows=self.settings.reference_sample_rows,
+        )
+        return RegisterResult.model_validate(data)
+
+    def list_models(self) -> "ModelList":
+        from mlops_mcp.core.models.catalog import list_models
+
+        return list_models(self.registry)
+
+    def get_model(self, model: str) -> "ModelDetail":
+        from mlops_mcp.core.models.catalog import get_model
+
+        return get_model(self.registry, model)
+
+    def get_version(self, model: str, version: int) -> "VersionDetail":
+        from mlops_mcp.core.models.catalog import get_version
+
+        return get_version(self.registry, model, version)
+
+    def plan_alias_move(self, model: str, alias: str, version: int) -> "AliasMove":
+        """Where ``alias`` points now and where it would point (nothing changes)."""
+        from mlops_mcp.core.models.refs import check_alias, check_name
+        from mlops_mcp.core.models.results import AliasMove
+
+        check_name(model)
+        check_alias(alias)
+        current = self.registry.aliases(model).get(alias)
+        self.registry.version(model, version)  # NotFound names the versions that exist
+        return AliasMove(model=model, alias=alias, from_version=current, to_version=version, changed=current != version)
+
+    def set_alias(
+        self, model: str, alias: str, version: int, reason: str | None = None, actor: str = LIBRARY_ACTOR
+    ) -> "AliasMove":
+        """Point ``alias`` at ``version`` (promotion); recorded in the alias history."""
+        from mlops_mcp.core.models.results import AliasMove
+
+        move = self.registry.set_alias(model, alias, version, actor, reason)
+        return AliasMove.model_validate({**move, "reason": reason})
+
+    def plan_rollback(self, model: str, alias: str = "champion", to_version: int | None = None, actor: str = LIBRARY_ACTOR) -> "AliasMove":
+        from mlops_mcp.core.models.results import AliasMove
+
+        current, target = self.registry.rollback_plan(model, alias, to_version, actor)
+        return AliasMove(model=model, alias=alias, from_version=current, to_version=target, changed=current != target)
+
+    def rollback(
+        self,
+        model: str,
+        alias: str = "champion",
+        to_version: int | None = None,
+        reason: str | None = None,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "AliasMove":
+        """Move ``alias`` back along its history (or to ``to_version``)."""
+        from mlops_mcp.core.models.results import AliasMove
+
+        move = self.registry.rollback(model, alias, to_version, actor, reason)
+        return AliasMove.model_validate({**move, "reason": reason})
+
+    def history(self, model: str, limit: int = 50) -> "ModelHistory":
+        from mlops_mcp.core.models.catalog import history
+
+        return history(self.registry, model, limit)
+
+    def compare_versions(
+        self, model: str, version_a: int, version_b: int, dataset: str | None = None, target: str | None = None
+    ) -> "Comparison":
+        from mlops_mcp.core.models.catalog import compare_versions
+
+        return compare_versions(self.registry, self.settings.data_roots, model, version_a, version_b, dataset, target)
+
+    # -- serving ---------------------------------------------------------------------------------
+    def predict_batch(
+        self, model: str, rows: Any, request_keys: Sequence[str | None] | None = None
+    ) -> "PredictionBatch":
+        """Every row predicted and logged (the REST route and ``predict`` share this path)."""
+        return self.predictor.predict(model, rows, request_keys)
+
+    def predict(
+        self, model: str, rows: Any, request_keys: Sequence[str | None] | None = None, max_results: int = 100
+    ) -> "PredictResult":
+        """Predict and log every row; the result lists at most ``max_results`` rows."""
+        from mlops_mcp.core.serving.predictor import summarize
+        from mlops_mcp.core.serving.results import BatchSummary, PredictResult
+
+        batch = self.predict_batch(model, rows, request_keys)
+        listed = batch.rows[:max_results]
+        return PredictResult.model_validate(
+            {
+                "model": batch.requested,
+                "n_rows": len(batch.rows),
+                "versions": sorted(set(batch.versions)),
+                "latency_ms": round(batch.latency_ms, 3),
+                "batch": BatchSummary.model_validate(summarize(batch)),
+                "predictions": listed,
+                "truncated": len(listed) < len(batch.rows),
+            }
+        )
+
+    # -- drift -----------------------------------------------------------------------------------
+    def check_drift(
+        self,
+        model: str,
+        *,
+        dataset: str | None = None,
+        reference: str | None = None,
+        columns: list[str] | None = None,
+        method: str = "auto",
+        threshold: float | None = None,
+        thresholds: dict[str, float] | None = None,
+        alpha: float = 0.05,
+        drift_share: float = 0.5,
+        since: str | None = None,
+        until: str | None = None,
+        multivariate: bool = False,
+        plot: bool = False,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "DriftResult":
+        """Check, persist and return one drift report (with its chart when ``plot``)."""
+        from mlops_mcp.core.drift.results import DriftResult
+        from mlops_mcp.core.drift.service import check_model_drift
+
+        data, png = check_model_drift(
+            self.registry, self.store, self.settings.data_roots, model=model, dataset=dataset, reference=reference,
+            columns=columns, method=method, threshold=threshold, thresholds=thresholds, alpha=alpha,
+            drift_share=drift_share, since=since, until=until, multivariate=multivariate, actor=actor, want_plot=plot,
+        )
+        result = DriftResult.model_validate(data)
+        result.with_chart(png)
+        return result
+
+    def drift_history(self, model: str, limit: int = 20) -> "DriftHistory":
+        from mlops_mcp.core.drift.results import DriftHistory
+        from mlops_mcp.core.drift.service import history
+
+        return DriftHistory.model_validate({"model": model, "reports": history(self.registry, self.store, model, limit)})
+
+    def latest_drift(self, model: str) -> "DriftReportDetail":
+        from mlops_mcp.core.drift.results import DriftReportDetail
+        from mlops_mcp.core.drift.service import latest
+        from mlops_mcp.core.errors import NotFound
+
+        data = latest(self.store, model)
+        if data is None:
+            raise NotFound(f"no drift report for model '{model}' yet; run check_drift(model='{model}')", argument="model")
+        return DriftReportDetail.model_validate(data)
+
+    # -- explanations ------------------------------------------------------------------------------
+    def explain(
+        self,
+        model: str,
+        row: dict[str, Any] | None = None,
+        prediction_id: str | None = None,
+        top_k: int = 10,
+        plot: bool = False,
+    ) -> "Explanation":
+        """SHAP explanation of one prediction (a row, or a logged prediction id)."""
+        from mlops_mcp.core.explain.results import Explanation
+        from mlops_mcp.core.explain.service import explain_prediction
+
+        exp, context = explain_prediction(
+            self.registry, self.store, self.explainers, model=model, row=row, prediction_id=prediction_id, top_k=top_k
+        )
+        result = Explanation.build(exp, **context)
+        if plot:
+            from mlops_mcp.core.explain.shap_engine import waterfall_png
+
+            result.with_chart(waterfall_png(exp))
+        return result
+
+    def feature_importance(
+        self, model: str, dataset: str | None = None, sample_size: int = 1000, plot: bool = False
+    ) -> "FeatureImportance":
+        """Mean |SHAP| per input column over the reference profile or ``dataset``."""
+        from mlops_mcp.core.explain.results import FeatureImportance
+        from mlops_mcp.core.explain.service import feature_importance
+
+        imp, context = feature_importance(
+            self.registry, self.explainers, self.settings.data_roots, model=model, dataset=dataset, sample_size=sample_size
+        )
+        result = FeatureImportance.build(imp, **context)
+        if plot:
+            from mlops_mcp.core.explain.shap_engine import importance_png
+
+            result.with_chart(importance_png(imp))
+        return result
+
+    # -- feedback and performance ----------------------------------------------------------------
+    def log_feedback(
+        self,
+        *,
+        prediction_id: str | None = None,
+        actual: Any = None,
+        items: Sequence[Any] | None = None,
+        dataset: str | None = None,
+        source: str = "user",
+        comment: str | None = None,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "FeedbackResult":
+        """Attach ground truth to logged predictions (one label, a batch, or a file)."""
+        from mlops_mcp.core.feedback.labels import gather_input
+        from mlops_mcp.core.feedback.labels import log_feedback as write
+        from mlops_mcp.core.feedback.results import FeedbackResult
+
+        form, chunks = gather_input(prediction_id, actual, items, dataset, self.settings.data_roots)
+        data = write(self.store, self.registry, chunks, source=source, comment=comment, actor=actor, form=form)
+        return FeedbackResult.model_validate(data)
+
+    def performance(
+        self,
+        model: str,
+        *,
+        window: str = "1d",
+        since: str | None = None,
+        until: str | None = None,
+        tolerance: float = 0.05,
+        min_labeled: int = 30,
+        max_buckets: int = 200,
+        plot: bool = False,
+        metric: str | None = None,
+    ) -> "PerformanceReport":
+        """Live quality per time bucket against the training baseline."""
+        from mlops_mcp.core.feedback.performance import check_metric, model_performance, plot_performance
+        from mlops_mcp.core.feedback.results import PerformanceReport
+
+        data = model_performance(
+            self.store, self.registry, model, window=window, since=since, until=until,
+            tolerance=tolerance, min_labeled=min_labeled, max_buckets=max_buckets,
+        )
+        check_metric(data["task"], metric)
+        result = PerformanceReport.model_validate(data)
+        if plot:
+            result.with_chart(plot_performance(data, metric))
+        return result
+
+    # -- experiments -------------------------------------------------------------------------------
+    def run_ab_test(
+        self,
+        model: str,
+        dataset: str,
+        variant_a: str = "champion",
+        variant_b: str = "challenger",
+        target: str | None = None,
+        metric: str | None = None,
+        alpha: float = 0.05,
+    ) -> "OfflineABResult":
+        """Offline, paired head-to-head of two versions on a labeled dataset."""
+        from mlops_mcp.core.experiments.offline import run
+        from mlops_mcp.core.experiments.readouts import OfflineABResult
+
+        data = run(self.registry, self.settings.data_roots, model, variant_a, variant_b, dataset, target, metric, alpha)
+        return OfflineABResult.model_validate(data)
+
+    def start_ab_test(
+        self,
+        model: str,
+        variant_a: str = "champion",
+        variant_b: str = "challenger",
+        traffic_split: float = 0.5,
+        metric: str | None = None,
+        min_samples_per_arm: int | None = None,
+        alpha: float = 0.05,
+        mde: float | None = None,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "ABTestStarted":
+        """Start a live A/B test; plain-name predictions are split from the next call on."""
+        from mlops_mcp.core.experiments import live
+        from mlops_mcp.core.experiments.readouts import ABTestStarted
+
+        data = live.start(
+            self.store, self.registry, model, variant_a, variant_b, traffic_split, metric,
+            min_samples_per_arm, alpha, mde, actor=actor,
+        )
+        self.router.invalidate()
+        message = (
+            f"A/B test {data['experiment_id']} running on '{model}': a = v{data['version_a']} ({variant_a}), "
+            f"b = v{data['version_b']} ({variant_b}), {traffic_split:.0%} of keys to b. Predict with model='{model}' "
+            "and request_keys; log feedback; read with get_ab_test."
+        )
+        return ABTestStarted.model_validate({**data, "message": message})
+
+    def get_ab_test(self, experiment_id: int, persist: bool = True) -> "ABTestReadout":
+        """The live read-out; ``persist=False`` reads without counting a look."""
+        from mlops_mcp.core.experiments import live
+        from mlops_mcp.core.experiments.readouts import ABTestReadout
+
+        return ABTestReadout.model_validate(_arms(live.read_out(self.store, experiment_id, persist=persist)))
+
+    def plan_conclude(self, experiment_id: int, promote_winner: bool = False, why_not: str = "not confirmed") -> "ConcludeResult":
+        """What concluding would do; nothing changes."""
+        from mlops_mcp.core.experiments import live
+        from mlops_mcp.core.experiments.readouts import ConcludeResult
+
+        plan = live.conclude_plan(self.store, self.registry, experiment_id, promote_winner)
+        rd = plan["readout"]
+        would = f"stop A/B test {experiment_id} on '{rd['model']}'"
+        if promote_winner:
+            would += f" and move champion from version {plan['champion_from']} to version {plan['champion_to']}"
+        return ConcludeResult.model_validate(
+            {
+                "experiment_id": experiment_id, "model": rd["model"], "concluded": False,
+                "recommendation": rd["recommendation"], "winner": plan["winner"], "winner_version": plan["winner_version"],
+                "promoted": False, "champion_from": plan["champion_from"], "champion_to": plan["champion_to"],
+                "effect": rd["effect"], "always_valid_p_value": rd["always_valid_p_value"], "reasons": rd["reasons"],
+                "message": f"Nothing changed ({why_not}). Would {would}; call again with confirm=true.",
+            }
+        )
+
+    def conclude_ab_test(
+        self, experiment_id: int, promote_winner: bool = False, reason: str | None = None, actor: str = LIBRARY_ACTOR
+    ) -> "ConcludeResult":
+        """Stop the test (final read-out stored) and, if asked, promote the winner."""
+        from mlops_mcp.core.experiments import live
+        from mlops_mcp.core.experiments.readouts import ConcludeResult
+
+        done = live.conclude(self.store, self.registry, experiment_id, promote_winner, reason, actor)
+        self.router.invalidate()
+        res, exp, move = done["result"], done["experiment"], done["alias_move"]
+        message = f"A/B test {experiment_id} on '{exp['model']}' concluded (recommendation: {res['recommendation']})"
+        if res["winner"] is None:
+            message += "; no winner declared; champion unchanged"
+        elif move is None:
+            message += f"; winner: {res['winner']} (version {res['winner_version']}); champion unchanged (promote_winner=false)"
+        if move is not None:
+            message += f"; '{exp['model']}@champion' now points at version {move['to_version']} (was {move['from_version']})"
+        return ConcludeResult.model_validate(
+            {
+                "experiment_id": experiment_id, "model": exp["model"], "concluded": True,
+                "recommendation": res["recommendation"], "winner": res["winner"], "winner_version": res["winner_version"],
+                "promoted": bool(res["promoted"]),
+                "champion_from": None if move is None else move["from_version"],
+                "champion_to": None if move is None else move["to_version"],
+                "effect": res["effect"], "always_valid_p_value": res["always_valid_p_value"], "reasons": res["reasons"],
+                "message": message,
+            }
+        )
+
+    def start_shadow(
+        self, model: str, variant: str = "challenger", sample_rate: float = 1.0, actor: str = LIBRARY_ACTOR
+    ) -> "ShadowStarted":
+        from mlops_mcp.core.experiments import shadow
+        from mlops_mcp.core.experiments.readouts import ShadowStarted
+
+        data = shadow.start(self.store, self.registry, model, variant, sample_rate, actor=actor)
+        self.router.invalidate()
+        message = (
+            f"shadow {data['experiment_id']}: version {data['shadow_version']} ({variant}) now scores "
+            f"{sample_rate:.0%} of '{model}' requests answered by the champion (v{data['champion_version']})"
+        )
+        return ShadowStarted.model_validate({**data, "message": message})
+
+    def shadow_report(self, model: str, experiment_id: int | None = None, wait_seconds: float = 5.0) -> "ShadowReport":
+        """The shadow comparison; waits up to ``wait_seconds`` for queued mirrored rows first."""
+        from mlops_mcp.core.experiments import shadow
+        from mlops_mcp.core.experiments.readouts import ShadowReport
+
+        router = self.router
+        if wait_seconds > 0:
+            router.drain(wait_seconds)
+        row = shadow.latest(self.store, model, experiment_id)
+        data = shadow.report(self.store, model, row.id, dropped=router.dropped.get(row.id, 0))
+        return ShadowReport.model_validate(data)
+
+    def stop_shadow(self, model: str, actor: str = LIBRARY_ACTOR) -> "ShadowInfo":
+        from mlops_mcp.core.experiments import shadow
+        from mlops_mcp.core.experiments.readouts import ShadowInfo
+
+        data = shadow.stop(self.store, model, actor=actor)
+        self.router.invalidate()
+        return ShadowInfo.model_validate(data)
+
+    def list_experiments(self, limit: int = 100) -> "ExperimentList":
+        from mlops_mcp.core.experiments.common import list_experiments
+        from mlops_mcp.core.experiments.readouts import ExperimentList
+
+        items = list_experiments(self.store, limit=limit)
+        return ExperimentList.model_validate({"experiments": items, "count": len(items)})
+
+    def experiment(self, experiment_id: int) -> "ABTestReadout | ShadowReport":
+        """One experiment with its current read-out (an A/B read here does not count as a look)."""
+        from mlops_mcp.core.experiments.common import get_row
+
+        row = get_row(self.store, experiment_id)
+        if row.kind == "ab":
+            return self.get_ab_test(experiment_id, persist=False)
+        return self.shadow_report(row.model, row.id, wait_seconds=0)
+
+
+def _arms(data: dict[str, Any]) -> dict[str, Any]:
+    """The read-out's ``arms`` mapping as ``arm_a`` / ``arm_b``."""
+    arms = data.get("arms") or {}
+    return {**data, "arm_a": arms.get("a"), "arm_b": arms.get("b")} if arms else data

@@ -1,5 +1,11 @@
 """Typed domain errors. Each carries a message a person can act on: what was wrong, what is accepted,
-and (where it helps) what exists. The MCP layer turns them into tool errors in one place."""
+and (where it helps) what exists. The MCP layer turns them into tool errors in one place.
+
+Each also subclasses the builtin a Python caller would reach for (as scikit-learn's errors do), so a
+library user can write ``except ValueError`` or ``except LookupError`` without importing ours:
+InvalidInput is a ValueError, NotFound a LookupError, Forbidden a PermissionError, Conflict a
+RuntimeError.
+"""
 
 from collections.abc import Iterable
 
@@ -11,29 +17,33 @@ class MLOpsError(Exception):
 
     def __init__(self, message: str, *, argument: str | None = None) -> None:
         self.argument = argument
+        self.reason = message
         prefix = f"{argument}: " if argument else ""
         super().__init__(prefix + message)
 
+    def __str__(self) -> str:  # builtins such as KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
 
-class InvalidInput(MLOpsError):
+
+class InvalidInput(MLOpsError, ValueError):
     """The caller's input cannot be used as given."""
 
     kind = "invalid_input"
 
 
-class NotFound(MLOpsError):
+class NotFound(MLOpsError, LookupError):
     """A named thing (model, version, alias, dataset, prediction) does not exist."""
 
     kind = "not_found"
 
 
-class Conflict(MLOpsError):
+class Conflict(MLOpsError, RuntimeError):
     """The request clashes with the current state (a test already running, concluded twice, ...)."""
 
     kind = "conflict"
 
 
-class Forbidden(MLOpsError):
+class Forbidden(MLOpsError, PermissionError):
     """Refused by policy: outside the data roots, untrusted format, read-only mode."""
 
     kind = "forbidden"

@@ -37,6 +37,8 @@ FEATURES = (
     "away_injuries",
 )
 LABELS = ("home_win", "point_margin")
+#: columns a model of ``home_win`` leaves out: identifiers, time, and the other label (it leaks the answer)
+EXCLUDE = ("game_id", "season", "game_date", "point_margin")
 
 
 @dataclass(frozen=True)

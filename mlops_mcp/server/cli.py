@@ -33,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; others need MLOPS_AUTH_TOKEN)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765)")
     serve.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
-    serve.add_argument("--read-only", action="store_true", help="register only read-only tools")
+    serve.add_argument("--read-only", action="store_true", help="offer only read-only tools")
+    serve.add_argument(
+        "--toolsets",
+        help="comma-separated toolsets to offer (default all): server, registry, serving, drift, explain, feedback, experiments",
+    )
 
     demo = sub.add_parser("demo", help="run the end-to-end demo against a fresh home, printing each call")
     demo.add_argument("--home", help="home folder to use (default: a new temporary folder)")
@@ -80,11 +84,17 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["http_host"] = args.host
     if args.port:
         overrides["http_port"] = args.port
+    if args.toolsets:
+        overrides["toolsets"] = args.toolsets
     settings = Settings(**overrides)  # type: ignore[arg-type]
     _configure_logging(settings.log_level)
     from mlops_mcp.server.app import build_server
 
-    mcp = build_server(settings)
+    try:
+        mcp = build_server(settings)
+    except MLOpsError as exc:  # configuration fails closed: a bad toolset name stops the start-up
+        print(f"mlops-mcp: {exc}", file=sys.stderr)
+        return 2
     if args.http:
         from mlops_mcp.server.http import serve_http
 

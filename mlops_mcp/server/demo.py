@@ -80,7 +80,7 @@ def _show_performance(r: dict[str, Any]) -> dict[str, Any]:
 def _show_predictions(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "versions": r["versions"],
-        "summary": r["summary"],
+        "batch": r["batch"],
         "first": [{k: p[k] for k in ("prediction_id", "prediction", "score", "version")} for p in r["predictions"][:2]],
     }
 
@@ -182,7 +182,7 @@ def _steps(quick: bool) -> list[Step]:
         Step("Live traffic: 100 games (the champion answers)", "predict", _predict_args(100, 100), show=_show_predictions),
         Step("Shadow report: agreement, differences, latency, errors", "get_shadow_report", {"model": "nba-win"},
              show=lambda r: {k: r.get(k) for k in ("mirrored", "compared", "shadow_errors", "agreement_rate", "agreement_ci_low",
-                                                    "agreement_ci_high", "latency_primary_p50", "latency_shadow_p50", "n_labeled",
+                                                    "agreement_ci_high", "latency_primary_p50_ms", "latency_shadow_p50_ms", "n_labeled",
                                                     "metric_primary", "metric_shadow")}),
         Step("Stop the shadow", "stop_shadow", {"model": "nba-win"}, show=_pick("status", "shadow_version")),
         Step("The alias history that makes rollback possible", "get_model_history", {"model": "nba-win"},

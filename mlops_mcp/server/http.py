@@ -134,7 +134,7 @@ def add_routes(mcp: MCPServer) -> None:
             ref = f"{name}@{body['alias']}"
         try:
             batch = await anyio.to_thread.run_sync(
-                functools.partial(ops.predict, ref, body.get("rows"), body.get("request_keys"))
+                functools.partial(ops.predict_batch, ref, body.get("rows"), body.get("request_keys"))
             )
         except MLOpsError as exc:
             status = {"not_found": 404, "forbidden": 403, "conflict": 409}.get(exc.kind, 422)

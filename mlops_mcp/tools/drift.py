@@ -1,140 +1,70 @@
 """Drift tools: check a model's current data against its reference, and the history of checks."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from mcp.server.mcpserver import Context
+from pydantic import Field
 
-from mlops_mcp.tools.base import Registrar, with_image
-
-MethodName = Literal[
-    "auto", "ks", "wasserstein", "psi", "jensenshannon", "hellinger", "kl_div", "chi2", "ztest", "cramer_von_mises"
-]
+from mlops_mcp.core.drift.results import DriftHistory, DriftResult, MethodName
+from mlops_mcp.tools.args import ModelNameArg, ModelRefArg, PlotArg, TimeArg
+from mlops_mcp.tools.context import caller, engine
 
 
-class ColumnResult(BaseModel):
-    column: str
-    kind: str = Field(description="numeric or categorical")
-    method: str
-    status: str = Field(description="ok, skipped or error (then `reason` says why)")
-    reason: str | None = None
-    statistic: float | None = None
-    p_value: float | None = None
-    p_adjusted: float | None = Field(None, description="Benjamini-Hochberg corrected across the checked columns")
-    effect_size: float | None = Field(None, description="normed Wasserstein (numeric) or Jensen-Shannon (categorical) under auto")
-    effect_metric: str | None = None
-    effect_threshold: float | None = None
-    drifted: bool | None = None
-    severity: float | None = Field(None, description="effect size / its threshold; > 1 is above threshold")
-    n_reference: int = 0
-    n_current: int = 0
-    missing_reference: int = 0
-    missing_current: int = 0
-    summary: dict[str, Any] = Field(default_factory=dict, description="means/quantiles, or categories that moved most / unseen")
+def check_drift(
+    model: ModelRefArg,
+    ctx: Context,
+    dataset: Annotated[
+        str | None,
+        Field(max_length=1024, description="current data: CSV/Parquet in a data root (default: inputs of predictions logged since/until)"),
+    ] = None,
+    reference: Annotated[
+        str | None, Field(max_length=1024, description="reference data path (default: the version's reference profile)")
+    ] = None,
+    columns: Annotated[
+        list[Annotated[str, Field(max_length=256)]] | None,
+        Field(max_length=2000, description="columns to check (default: all model inputs)"),
+    ] = None,
+    method: Annotated[MethodName, Field(description="auto (recommended) or one test/distance for every column")] = "auto",
+    threshold: Annotated[float | None, Field(gt=0, le=100, description="drift threshold for a forced distance method")] = None,
+    thresholds: Annotated[
+        dict[str, Annotated[float, Field(gt=0, le=100)]] | None,
+        Field(max_length=2000, description="effect thresholds by metric or column, e.g. {\"wasserstein\": 0.2}"),
+    ] = None,
+    alpha: Annotated[float, Field(gt=0, lt=1, description="significance level after correction")] = 0.05,
+    drift_share: Annotated[
+        float, Field(gt=0, le=1, description="share of drifted columns that alone makes the dataset drifted")
+    ] = 0.5,
+    since: TimeArg = None,
+    until: TimeArg = None,
+    multivariate: Annotated[bool, Field(description="also train a reference-vs-current classifier (ROC AUC)")] = False,
+    plot: PlotArg = False,
+) -> DriftResult:
+    """Has the data a model sees drifted from what it was trained on? Per column and overall, and
+    whether its predictions drifted. "Is nba-win drifting?" is check_drift(model="nba-win").
 
-
-class DriftResult(BaseModel):
-    report_id: int = Field(description="id of the persisted report (get_drift_history, mlops://drift/{name}/latest)")
-    model: str
-    version: int = Field(description="version whose reference was used")
-    reference_source: str
-    current_source: str
-    n_reference: int
-    n_current: int
-    method: str
-    alpha: float
-    drift_detected: bool = Field(description="share_drifted >= drift_share, or any column all missing in the current data")
-    share_drifted: float
-    n_drifted: int
-    n_checked: int
-    drift_share: float
-    ranked: list[str] = Field(description="columns by severity, most drifted first")
-    columns: list[ColumnResult]
-    prediction_drift: ColumnResult | None = Field(description="the model's scores on reference vs current, same test")
-    multivariate: dict[str, Any] | None = Field(None, description="domain classifier: ROC AUC and the separating columns")
-    extra_columns: list[str] = Field(default_factory=list, description="current columns not checked")
-    notes: list[str] = Field(
-        default_factory=list, description="caveats of this check, e.g. why prediction_drift is missing or what it left out"
+    Reference: the version's reference profile (its training sample) unless `reference` is given.
+    Current: `dataset`, or the inputs of predictions logged for the model between `since` and
+    `until` (default: the last 7 days, newest 200,000). method="auto" gives each column a
+    BH-corrected p-value AND an effect size, and flags it only when the shift is significant and
+    large enough (README "How drift is judged"), so small samples do not false-alarm and huge ones
+    do not flag trivia. Forced methods: ks, cramer_von_mises, chi2, ztest (p < alpha), wasserstein,
+    psi, jensenshannon, hellinger, kl_div (>= threshold). Every check is saved (report_id);
+    `plot=true` adds a PNG of effects and the most drifted distributions.
+    Example: check_drift(model="nba-win", dataset="nba/recent.parquet", plot=true).
+    """
+    return engine(ctx).check_drift(
+        model, dataset=dataset, reference=reference, columns=columns, method=method, threshold=threshold,
+        thresholds=thresholds, alpha=alpha, drift_share=drift_share, since=since, until=until,
+        multivariate=multivariate, plot=plot, actor=caller(ctx),
     )
 
 
-class DriftHeadline(BaseModel):
-    report_id: int
-    model: str
-    version: int
-    created_at: datetime
-    actor: str
-    reference_source: str
-    current_source: str
-    n_reference: int
-    n_current: int
-    method: str
-    drift_detected: bool
-    share_drifted: float
-    n_drifted: int
-    n_checked: int
-    drifted_columns: list[str]
-    prediction_drifted: bool | None
-
-
-class DriftHistory(BaseModel):
-    model: str
-    reports: list[DriftHeadline] = Field(description="newest first")
-
-
-def register(r: Registrar) -> None:
-    ops = r.ops
-
-    @r.tool(title="Check data drift", read_only=False)
-    def check_drift(
-        model: Annotated[str, Field(description="'name' (champion), 'name@alias' or 'name/version'")],
-        dataset: Annotated[
-            str | None, Field(description="current data: CSV/Parquet in a data root (default: inputs of predictions logged since/until)")
-        ] = None,
-        reference: Annotated[str | None, Field(description="reference data path (default: the version's reference profile)")] = None,
-        version: Annotated[int | None, Field(ge=1, description="version whose reference to use (overrides the one in `model`)")] = None,
-        columns: Annotated[list[str] | None, Field(description="columns to check (default: all model inputs)")] = None,
-        method: Annotated[MethodName, Field(description="auto (recommended) or force one test/distance for every column")] = "auto",
-        threshold: Annotated[float | None, Field(gt=0, description="drift threshold for a forced distance method")] = None,
-        thresholds: Annotated[
-            dict[str, float] | None, Field(description="effect thresholds by metric or column, e.g. {\"wasserstein\": 0.2}")
-        ] = None,
-        alpha: Annotated[float, Field(gt=0, lt=1, description="significance level after correction")] = 0.05,
-        drift_share: Annotated[float, Field(gt=0, le=1, description="share of drifted columns that makes the dataset drifted")] = 0.5,
-        since: Annotated[str | None, Field(description="ISO 8601 start of logged predictions (default: until - 7 days)")] = None,
-        until: Annotated[str | None, Field(description="ISO 8601 end of logged predictions (default: now)")] = None,
-        multivariate: Annotated[bool, Field(description="also train a reference-vs-current classifier (ROC AUC)")] = False,
-        plot: Annotated[bool, Field(description="add a PNG: per-column effect sizes and the most drifted distributions")] = False,
-    ) -> Annotated[CallToolResult, DriftResult]:
-        """Check whether the data a model sees has drifted from what it was trained on, per column and
-        overall, and whether its predictions drifted. "Is nba-win drifting?" is check_drift(model="nba-win").
-
-        Reference: the version's reference profile (its training sample) unless `reference` is
-        given. Current: `dataset`, or the inputs of predictions logged for the model between `since`
-        and `until` (default: the last 7 days, newest 200,000). method="auto" reports per column a
-        p-value (KS for numeric, chi-square / two-proportion z for categorical; Benjamini-Hochberg
-        corrected) AND an effect size (Wasserstein / reference std for numeric, threshold 0.1;
-        Jensen-Shannon distance base 2 for categorical, threshold 0.05) and flags a column only when
-        the shift is significant (p_adjusted < alpha) and large enough; so small samples do not
-        false-alarm and huge samples do not flag trivia. The dataset drifts when share_drifted >=
-        drift_share (0.5). Forced methods: ks, cramer_von_mises, chi2, ztest (p < alpha), wasserstein,
-        psi (0.1 moderate / 0.25 major), jensenshannon, hellinger, kl_div (>= threshold). Every check
-        is saved (report_id). Example: check_drift(model="nba-win", dataset="nba/recent.parquet", plot=true).
-        """
-        result, png = ops.check_drift(
-            actor=r.actor(), want_plot=plot, model=model, dataset=dataset, reference=reference, version=version,
-            columns=columns, method=method, threshold=threshold, thresholds=thresholds, alpha=alpha,
-            drift_share=drift_share, since=since, until=until, multivariate=multivariate,
-        )
-        return with_image(DriftResult(**result), png)
-
-    @r.tool(title="Drift history", read_only=True)
-    def get_drift_history(
-        model: Annotated[str, Field(description="registered model name")],
-        limit: Annotated[int, Field(ge=1, le=200)] = 20,
-    ) -> DriftHistory:
-        """Past drift reports of a model, newest first, with their headline figures (drift detected,
-        share and names of drifted columns, prediction drift, data sources, sizes). The full report
-        of the newest one is the resource mlops://drift/{name}/latest."""
-        return DriftHistory(model=model, reports=[DriftHeadline(**h) for h in ops.drift_history(model, limit)])
+def get_drift_history(
+    model: ModelNameArg,
+    ctx: Context,
+    limit: Annotated[int, Field(ge=1, le=200, description="most recent reports to return")] = 20,
+) -> DriftHistory:
+    """Past drift reports of a model, newest first, with their headline figures (drift detected,
+    share and names of drifted columns, prediction drift, data sources, sizes). The newest report
+    in full is the resource mlops://drift/{name}/latest."""
+    return engine(ctx).drift_history(model, limit)

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.models.registry import ModelRef
-from mlops_mcp.core.serving import Assignment
+from mlops_mcp.core.serving.predictor import Assignment
 
 if TYPE_CHECKING:
     from mlops_mcp.core.models.registry import Registry
-    from mlops_mcp.core.serving import PredictionBatch
+    from mlops_mcp.core.serving.predictor import PredictionBatch
     from mlops_mcp.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class ShadowJob:
 
 
 class ExperimentRouter:
-    """The :class:`~mlops_mcp.core.serving.Router` the predictor uses."""
+    """The :class:`~mlops_mcp.core.serving.predictor.Router` the predictor uses."""
 
     def __init__(self, registry: "Registry", store: "Store", ttl: float = 1.0) -> None:
         self.registry = registry
@@ -189,7 +189,7 @@ class ExperimentRouter:
     def _score(self, job: ShadowJob) -> None:
         from sqlalchemy import insert
 
-        from mlops_mcp.core.serving import prepare, score_rows
+        from mlops_mcp.core.serving.predictor import prepare, score_rows
         from mlops_mcp.core.store.tables import ShadowPredictionRow
 
         from .common import now

@@ -9,7 +9,7 @@ from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, NotFound
 from mlops_mcp.core.models.profile import PREDICTION_COLUMN
 from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
-from mlops_mcp.core.serving import check_columns
+from mlops_mcp.core.serving.predictor import check_columns
 
 if TYPE_CHECKING:
     import pandas as pd

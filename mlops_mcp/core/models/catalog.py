@@ -8,6 +8,17 @@ from typing import Any
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import InvalidInput, listing
 from mlops_mcp.core.models.registry import TAG_ESTIMATOR, TAG_REFERENCE, TAG_TARGET, TAG_TASK, Registry, check_name
+from mlops_mcp.core.models.results import (
+    AliasEventInfo,
+    Comparison,
+    ModelDetail,
+    ModelHistory,
+    ModelList,
+    ModelSummary,
+    VersionDetail,
+    VersionInfo,
+    VersionSchema,
+)
 
 MAX_VERSIONS_SHOWN = 50
 
@@ -16,7 +27,7 @@ def _when(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
-def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) -> dict[str, Any]:
+def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) -> VersionInfo:
     tags = dict(mv.tags or {})
     reference = None
     if tags.get(TAG_REFERENCE):
@@ -25,58 +36,60 @@ def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) 
             from mlops_mcp.core.models.profile import read_profile
 
             reference = read_profile(folder).summary()
-    return {
-        "version": int(mv.version),
-        "aliases": sorted(aliases_of.get(int(mv.version), [])),
-        "created_at": _when(mv.creation_timestamp),
-        "description": mv.description or None,
-        "task": tags.get(TAG_TASK),
-        "estimator": tags.get(TAG_ESTIMATOR),
-        "target": tags.get(TAG_TARGET),
-        "metrics": {k: round(v, 6) for k, v in registry.run_metrics(mv.run_id).items()},
-        "run_id": mv.run_id,
-        "source": mv.source,
-        "tags": {k: v for k, v in tags.items() if not k.startswith("mlops.")},
-        "reference": reference,
-    }
+    return VersionInfo.model_validate(
+        {
+            "version": int(mv.version),
+            "aliases": sorted(aliases_of.get(int(mv.version), [])),
+            "created_at": _when(mv.creation_timestamp),
+            "description": mv.description or None,
+            "task": tags.get(TAG_TASK),
+            "estimator": tags.get(TAG_ESTIMATOR),
+            "target": tags.get(TAG_TARGET),
+            "metrics": {k: round(v, 6) for k, v in registry.run_metrics(mv.run_id).items()},
+            "run_id": mv.run_id,
+            "source": mv.source,
+            "tags": {k: v for k, v in tags.items() if not k.startswith("mlops.")},
+            "reference": reference,
+        }
+    )
 
 
-def list_models(registry: Registry) -> list[dict[str, Any]]:
+def list_models(registry: Registry) -> ModelList:
     out = []
     for m in sorted(registry.search_models(), key=lambda m: m.name):
         latest = max((int(v.version) for v in (m.latest_versions or [])), default=None)
         versions = registry.versions(m.name)
         out.append(
-            {
-                "name": m.name,
-                "description": m.description or None,
-                "versions": len(versions),
-                "latest_version": latest or (int(versions[0].version) if versions else None),
-                "aliases": {a: int(v) for a, v in (m.aliases or {}).items()},
-                "updated_at": _when(m.last_updated_timestamp),
-            }
+            ModelSummary(
+                model=m.name,
+                description=m.description or None,
+                versions=len(versions),
+                latest_version=latest or (int(versions[0].version) if versions else None),
+                aliases={a: int(v) for a, v in (m.aliases or {}).items()},
+                updated_at=_when(m.last_updated_timestamp),
+            )
         )
-    return out
+    return ModelList(models=out, count=len(out))
 
 
-def get_model(registry: Registry, name: str) -> dict[str, Any]:
+def get_model(registry: Registry, name: str) -> ModelDetail:
     model = registry.registered_model(name)
     aliases = {a: int(v) for a, v in (model.aliases or {}).items()}
     aliases_of: dict[int, list[str]] = {}
     for a, v in aliases.items():
         aliases_of.setdefault(v, []).append(a)
     versions = registry.versions(name)
-    return {
-        "name": model.name,
-        "description": model.description or None,
-        "aliases": aliases,
-        "version_count": len(versions),
-        "versions": [version_view(registry, mv, aliases_of) for mv in versions[:MAX_VERSIONS_SHOWN]],
-        "tracking_uri": registry.settings.tracking_uri,
-    }
+    return ModelDetail(
+        model=model.name,
+        description=model.description or None,
+        aliases=aliases,
+        version_count=len(versions),
+        versions=[version_view(registry, mv, aliases_of) for mv in versions[:MAX_VERSIONS_SHOWN]],
+        tracking_uri=registry.settings.tracking_uri,
+    )
 
 
-def get_version(registry: Registry, name: str, version: int) -> dict[str, Any]:
+def get_version(registry: Registry, name: str, version: int) -> VersionDetail:
     check_name(name)
     mv = registry.version(name, version)
     aliases_of: dict[int, list[str]] = {}
@@ -84,17 +97,24 @@ def get_version(registry: Registry, name: str, version: int) -> dict[str, Any]:
         aliases_of.setdefault(v, []).append(a)
     view = version_view(registry, mv, aliases_of)
     loaded = registry.load(mv)
-    view["schema"] = {
-        "features": loaded.schema.features,
-        "kinds": loaded.schema.kinds,
-        "classes": loaded.classes,
-    }
-    return view
+    schema = VersionSchema(features=loaded.schema.features, kinds=dict(loaded.schema.kinds), classes=loaded.classes)
+    return VersionDetail(**dict(view), model=name, input_schema=schema)
+
+
+def history(registry: Registry, name: str, limit: int = 50) -> ModelHistory:
+    """Alias events newest first (moves made outside the server are noticed and recorded first)."""
+    events = registry.history(name)[:limit]
+    return ModelHistory(
+        model=name,
+        aliases=registry.aliases(name),
+        events=[AliasEventInfo.model_validate(e) for e in events],
+        versions=[int(v.version) for v in registry.versions(name)],
+    )
 
 
 def compare_versions(
     registry: Registry, roots: list[Path], name: str, version_a: int, version_b: int, dataset: str | None, target: str | None
-) -> dict[str, Any]:
+) -> Comparison:
     """Training metrics side by side; with a labeled dataset, both evaluated on it now."""
     from mlops_mcp.core.models.training import evaluate
 
@@ -116,7 +136,7 @@ def compare_versions(
         "n_rows": None,
     }
     if dataset is None:
-        return result
+        return Comparison.model_validate(result)
     a, b = registry.load(mv_a), registry.load(mv_b)
     target = target or (mv_a.tags or {}).get(TAG_TARGET) or a.schema.target
     if not target:
@@ -146,7 +166,7 @@ def compare_versions(
             for k in keys
         ],
     )
-    return result
+    return Comparison.model_validate(result)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 Task = Literal["classification", "regression"]
+EstimatorName = Literal[
+    "logistic_regression", "linear_regression", "ridge", "random_forest", "gradient_boosting", "hist_gradient_boosting"
+]
 MISSING_CATEGORY = "__missing__"
 
 #: estimator name -> (tasks it supports, one-line description for tool docs)

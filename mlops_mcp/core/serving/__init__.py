@@ -1,0 +1,2 @@
+"""Serving: predictions from registered versions, every one logged (``predictor``), and their typed
+results (``results``)."""
