@@ -218,6 +218,14 @@ async def test_live_ab_flow(mc: Client, shared: Any) -> None:
     assert read["always_valid_p_value"] == pytest.approx(ref.always_valid_p_value)
     assert read["power"]["samples_needed_a"] == ref.samples_needed_a and read["power"]["power_reached"] == pytest.approx(ref.power_reached)
     assert read["srm"]["mismatch"] is False and read["looks"] == 1
+    # sized for the always-valid rule (mixture tuned from mde = 0.02); the SRM check is sequential
+    power = read["power"]
+    assert power["method"] == "msprt_boundary" and power["mixture_tau2"] == pytest.approx(stats.mixture_variance(0.02))
+    assert (power["required_n_a"], power["fixed_horizon_n_a"]) == (ref.required_n_a, ref.fixed_horizon_n_a)
+    assert power["required_n_a"] > power["fixed_horizon_n_a"]
+    counts = [int((log["variant"] == v).sum()) for v in ("a", "b")]
+    assert read["srm"]["test"] == "sequential_multinomial"
+    assert read["srm"]["p_value"] == pytest.approx(stats.srm_check(counts, [0.7, 0.3]).p_value)
     assert read["recommendation"] == ref.recommendation and read["reasons"]
 
     # correct the labels so that b is always right and a always wrong: the always-valid p-value falls,

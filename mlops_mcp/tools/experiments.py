@@ -101,22 +101,34 @@ class Effect(BaseModel):
 
 
 class SRMCheck(BaseModel):
-    p_value: float = Field(description="chi-square test of arm counts (all assignments) against traffic_split")
+    p_value: float = Field(
+        description="always-valid p-value of the sequential multinomial test of arm counts (all assignments) "
+        "against traffic_split: safe to check at every look"
+    )
     mismatch: bool = Field(description="p below threshold: assignment or logging is broken; do not trust the effect")
     threshold: float
     observed_share_b: float | None
     expected_share_b: float
     labeled_mismatch: bool = Field(description="the same check on labeled rows only (feedback arriving unevenly)")
     reason: str
+    test: str | None = Field(default=None, description="sequential_multinomial (Lindon & Malek) | chi2 (one planned look)")
 
 
 class PowerInfo(BaseModel):
     mde: float | None
-    power_reached: float | None = Field(description="power now to detect an effect of mde (fixed-horizon)")
-    required_n_a: int | None = Field(description="labeled outcomes arm a needs for 80% power at mde")
+    power_reached: float | None = Field(
+        description="power now of the always-valid rule (the one that calls the winner) to detect an effect of mde"
+    )
+    required_n_a: int | None = Field(description="labeled outcomes arm a needs for the always-valid rule to have 80% power at mde")
     required_n_b: int | None
     samples_needed_a: int | None = Field(description="still missing in arm a")
     samples_needed_b: int | None
+    method: str | None = Field(
+        default=None, description="msprt_boundary: sized by inverting the mSPRT boundary at the look (a lower bound: more looks only add chances)"
+    )
+    mixture_tau2: float | None = Field(default=None, description="mSPRT mixing variance, tuned from mde (fixed for the test)")
+    fixed_horizon_n_a: int | None = Field(default=None, description="what ONE planned look of the classic test would need in arm a, for comparison")
+    fixed_horizon_n_b: int | None = None
 
 
 class ABTestReadout(ABTestInfo):
@@ -315,7 +327,8 @@ def register(r: Registrar) -> None:
         pre-planned look) and the always-valid mSPRT p-value (its running minimum is stored, so it
         only falls; safe to check every day: it is the one used to call a winner); a sample-ratio
         mismatch check against traffic_split (flagged below p = 0.001: fix assignment before
-        trusting anything); power reached and samples still needed for the MDE; a recommendation
+        trusting anything; a sequential test, so daily reads do not raise false alarms); power reached
+        and samples still needed for the MDE, sized for the always-valid rule; a recommendation
         (keep_running / b_wins / a_wins / no_difference / investigate_assignment) with reasons.
         A concluded test returns its final read-out.
         Example: get_ab_test(experiment_id=3).
