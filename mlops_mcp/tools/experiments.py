@@ -49,7 +49,7 @@ class OfflineABResult(BaseModel):
     ci_low: float | None = Field(description="lower end of the (1 - alpha) confidence interval of diff")
     ci_high: float | None
     p_value: float
-    test: str = Field(description="mcnemar_exact | mcnemar_chi2_cc | delong | paired_t | paired_t_squared_error | paired_bootstrap")
+    test: str = Field(description="mcnemar_mid_p | mcnemar_exact | mcnemar_chi2_cc | delong | paired_t | paired_t_squared_error | paired_bootstrap")
     alpha: float
     verdict: Literal["a_better", "b_better", "no_significant_difference"]
     verdict_text: str = Field(description="'a better', 'b better' or 'no significant difference'")
@@ -257,7 +257,8 @@ def register(r: Registrar) -> None:
         """Head-to-head of two versions of `model` on the same labeled rows, with significance: "is
         version 5 really better than the champion?". Both variants predict every row of `dataset`;
         the comparison is paired (each row is scored by both), which removes the row-to-row noise
-        both share. Test per metric: accuracy -> McNemar (exact below 25 discordant rows), roc_auc ->
+        both share. Test per metric: accuracy -> McNemar mid-p (the exact binomial test with the
+        observed table counted half: the same size, more power), roc_auc ->
         DeLong, log_loss/mae/mse/r2 -> paired t on per-row loss, f1/rmse -> paired bootstrap.
         Default metric: roc_auc for binary classifiers, accuracy for multiclass, rmse for regression.
         Returns each variant's metric, diff = b - a with its (1 - alpha) confidence interval, the

@@ -47,7 +47,7 @@ class _ToDict:
 class TestResult(_ToDict):
     """Outcome of one two-sample/paired test.
 
-    ``test`` names the exact procedure (e.g. ``mcnemar_exact``, ``mcnemar_chi2_cc``, ``delong``,
+    ``test`` names the exact procedure (e.g. ``mcnemar_mid_p``, ``mcnemar_exact``, ``mcnemar_chi2_cc``, ``delong``,
     ``paired_t``, ``paired_bootstrap``, ``two_proportion_z``, ``welch_t``), so a report can say
     which one ran. ``value_a``/``value_b`` are the per-side estimates (accuracy, AUC, mean loss,
     proportion), ``diff = value_b - value_a`` with its two-sided ``1 - alpha`` interval.

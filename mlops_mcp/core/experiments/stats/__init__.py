@@ -3,7 +3,7 @@
 Why these procedures:
 
 * Offline (``run_ab_test``) both variants predict the *same* rows, so every comparison is paired:
-  McNemar for accuracy, DeLong for ROC AUC, paired t on per-row loss for MAE/MSE/log-loss/R^2,
+  McNemar (mid-p) for accuracy, DeLong for ROC AUC, paired t on per-row loss for MAE/MSE/log-loss/R^2,
   a paired bootstrap where the metric does not decompose into per-row terms (F1, RMSE). Pairing
   removes the row-to-row difficulty that both variants share, which is most of the noise.
 * Live (``get_ab_test``) arms see different users, so tests are two-sample (two-proportion z,
