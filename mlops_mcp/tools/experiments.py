@@ -35,6 +35,24 @@ class Discordant(BaseModel):
     only_b_correct: int
 
 
+class TrainingOverlap(BaseModel):
+    version: int
+    status: Literal["none", "overlap", "unknown"] = Field(
+        description="overlap: some evaluated rows are this version's training rows (in-sample); unknown: no row hashes kept"
+    )
+    overlapping_rows: int | None = Field(description="evaluated rows that are training rows of this version")
+    share: float | None = Field(description="overlapping_rows / n")
+    training_rows: int | None = Field(description="rows the version was trained on (hashed)")
+    matched_on: Literal["features+target", "features"] | None = Field(
+        description="features+target for versions trained here; features for models registered with reference data"
+    )
+
+
+class TrainingOverlaps(BaseModel):
+    a: TrainingOverlap
+    b: TrainingOverlap
+
+
 class OfflineABResult(BaseModel):
     model: str
     variant_a: OfflineVariant
@@ -55,6 +73,9 @@ class OfflineABResult(BaseModel):
     verdict_text: str = Field(description="'a better', 'b better' or 'no significant difference'")
     reason: str
     discordant: Discordant | None = Field(description="accuracy (McNemar): rows only one variant got right")
+    training_overlap: TrainingOverlaps | None = Field(
+        default=None, description="per variant: evaluated rows that were its training rows (a warning when any)"
+    )
 
 
 class ABTestInfo(BaseModel):
@@ -263,7 +284,8 @@ def register(r: Registrar) -> None:
         Default metric: roc_auc for binary classifiers, accuracy for multiclass, rmse for regression.
         Returns each variant's metric, diff = b - a with its (1 - alpha) confidence interval, the
         p-value, the test used, n, and a verdict (a better / b better / no significant difference)
-        with the reason. Nothing is logged or changed.
+        with the reason. Warns (training_overlap, and in the reason) when evaluated rows are training
+        rows of either version: such a comparison is in-sample. Nothing is logged or changed.
         Example: run_ab_test(model="nba-win", variant_a="champion", variant_b="3", dataset="nba/recent.parquet").
         """
         from mlops_mcp.core.experiments.offline import run
