@@ -100,13 +100,97 @@ def test_mcnemar_matches_statsmodels(only_a: int, only_b: int, both: int, neithe
     assert chi.test == "mcnemar_chi2_cc"
     assert chi.statistic == pytest.approx(ref_chi.statistic, rel=1e-10)
     assert chi.p_value == pytest.approx(ref_chi.pvalue, rel=1e-10)
-    auto = stats.mcnemar(ca, cb)
+    auto = stats.mcnemar(ca, cb, method="auto")
     assert auto.test == (
         "mcnemar_exact" if only_a + only_b < stats.EXACT_MCNEMAR_BELOW else "mcnemar_chi2_cc"
     )
     assert (auto.only_a_correct, auto.only_b_correct, auto.n) == (only_a, only_b, len(ca))
     assert auto.diff == pytest.approx((only_b - only_a) / len(ca))
     assert auto.ci_low < auto.diff < auto.ci_high
+    # the default, mid-p: statsmodels' exact p-value less the probability of the observed table
+    mid = stats.mcnemar(ca, cb)
+    k, d = min(only_a, only_b), only_a + only_b
+    assert mid.test == "mcnemar_mid_p" and mid.statistic == k
+    assert mid.p_value == pytest.approx(ref.pvalue - sps.binom.pmf(k, d, 0.5), rel=1e-10)
+    assert mid.p_value < exact.p_value and (mid.ci_low, mid.ci_high) == (exact.ci_low, exact.ci_high)
+
+
+def test_mcnemar_mid_p_hand_worked() -> None:
+    """Fagerland, Lydersen & Laake (2013)'s example: 1 and 7 discordant pairs. With X ~ Bin(8, 1/2):
+    exact = 2 P(X <= 1) = 2 * 9/256 = 0.0703; mid-p = exact - P(X = 1) = (18 - 8)/256 = 0.0391
+    (the paper reports 0.070 and 0.039). Even splits give mid-p = 1; no discordant pairs p = 1."""
+    from fractions import Fraction
+
+    ca = np.array([True] * 1 + [False] * 7 + [True] * 1 + [False] * 12)
+    cb = np.array([False] * 1 + [True] * 7 + [True] * 1 + [False] * 12)
+    assert stats.mcnemar(ca, cb, method="exact").p_value == pytest.approx(float(Fraction(18, 256)), rel=1e-12)
+    mid = stats.mcnemar(ca, cb)
+    assert mid.p_value == pytest.approx(float(Fraction(10, 256)), rel=1e-12) and mid.test == "mcnemar_mid_p"
+    assert mid.p_value < 0.05 < stats.mcnemar(ca, cb, method="exact").p_value  # the power it recovers
+    even = stats.mcnemar([True] * 5 + [False] * 5, [False] * 5 + [True] * 5)
+    assert even.p_value == 1.0
+    # 0 vs 3: 2 * 1/8 - 1/8 = 1/8
+    assert stats.mcnemar([False] * 3 + [True], [True] * 3 + [True]).p_value == pytest.approx(0.125, rel=1e-12)
+    with pytest.raises(InvalidInput) as exc:
+        stats.mcnemar(ca, cb, method="midp")  # type: ignore[arg-type]
+    assert exc.value.argument == "method" and "mid_p" in str(exc.value)
+
+
+def _mcnemar_rejection_rate(n: int, p_disc: float, q: float, method: str, sims: int, seed: int) -> float:
+    """Share of `sims` simulated paired samples (n rows, each discordant with probability p_disc, a
+    discordant row favouring b with probability q) that stats.mcnemar rejects at 0.05. Each distinct
+    (only_a, only_b) table is put through the function once."""
+    rng = np.random.default_rng(seed)
+    disc = rng.binomial(n, p_disc, sims)
+    only_b = rng.binomial(disc, q)
+    tables, counts = np.unique(np.column_stack([disc - only_b, only_b]), axis=0, return_counts=True)
+    rejected = 0
+    for (a, b), c in zip(tables, counts):
+        rest = n - a - b
+        ca = np.array([True] * a + [False] * b + [True] * rest)
+        cb = np.array([False] * a + [True] * b + [True] * rest)
+        if stats.mcnemar(ca, cb, method=method).p_value < 0.05:  # type: ignore[arg-type]
+            rejected += int(c)
+    return rejected / sims
+
+
+def _mcnemar_exact_rate(n: int, p_disc: float, q: float, method: str) -> float:
+    """The same rate by enumeration over every table (an independent computation of the p-values)."""
+    total = 0.0
+    for d in range(1, n + 1):
+        w = sps.binom.pmf(d, n, p_disc)
+        if w < 1e-15:
+            continue
+        b = np.arange(d + 1)
+        k = np.minimum(b, d - b)
+        p = np.minimum(1.0, 2 * sps.binom.cdf(k, d, 0.5))
+        if method == "mid_p":
+            p = np.where(2 * b == d, 1.0, p - sps.binom.pmf(k, d, 0.5))
+        total += w * float(np.sum(sps.binom.pmf(b, d, q) * (p < 0.05)))
+    return total
+
+
+@pytest.mark.parametrize("n,p_disc", [(20, 0.6), (50, 0.3), (100, 0.1), (200, 0.3)])
+def test_mcnemar_mid_p_keeps_the_size_and_recovers_power(n: int, p_disc: float) -> None:
+    """Issue 13.7: under H0 the exact test's real size is well under 5% (2.2-3.7% here: conservative);
+    the mid-p's stays at or under 5% (4.1-4.9%) and its power at a 70/30 split of the discordant rows
+    is higher (by enumeration: 0.19 -> 0.26, 0.26 -> 0.33, 0.15 -> 0.22, 0.86 -> 0.89). 20,000 simulated samples per case: size se <= 0.0016, tolerance 3 se; the simulated
+    rates also agree with enumeration of every table within 4 se."""
+    sims = 20_000
+    size_mid = _mcnemar_rejection_rate(n, p_disc, 0.5, "mid_p", sims, seed=n)
+    size_exact = _mcnemar_rejection_rate(n, p_disc, 0.5, "exact", sims, seed=n)
+    se = math.sqrt(0.05 * 0.95 / sims)
+    assert size_mid <= 0.05 + 3 * se, size_mid
+    assert size_exact < size_mid  # the same samples: mid-p rejects whenever exact does, and more
+    assert size_mid == pytest.approx(_mcnemar_exact_rate(n, p_disc, 0.5, "mid_p"), abs=4 * se)
+    assert size_exact == pytest.approx(_mcnemar_exact_rate(n, p_disc, 0.5, "exact"), abs=4 * se)
+    assert _mcnemar_exact_rate(n, p_disc, 0.5, "exact") < 0.04  # the problem: the exact test wastes size
+    power_mid = _mcnemar_rejection_rate(n, p_disc, 0.7, "mid_p", sims, seed=n + 1)
+    power_exact = _mcnemar_rejection_rate(n, p_disc, 0.7, "exact", sims, seed=n + 1)
+    assert power_mid > power_exact
+    assert power_mid - power_exact == pytest.approx(
+        _mcnemar_exact_rate(n, p_disc, 0.7, "mid_p") - _mcnemar_exact_rate(n, p_disc, 0.7, "exact"), abs=0.01
+    )
 
 
 def test_paired_t_matches_scipy() -> None:
@@ -132,19 +216,87 @@ def test_wilson_matches_statsmodels() -> None:
 def test_srm_matches_scipy_chisquare_and_flags() -> None:
     counts, shares = [5120, 4880], [0.5, 0.5]
     ref = sps.chisquare(counts, f_exp=[5000, 5000])
-    res = stats.srm_check(counts, shares)
+    res = stats.srm_check(counts, shares, method="chi2")
+    assert res.test == "chi2"
     assert res.statistic == pytest.approx(ref.statistic)
     assert res.p_value == pytest.approx(ref.pvalue)
     assert not res.mismatch  # p ~ 0.016: not below 0.001
-    skewed = stats.srm_check([10_400, 9_600], [50, 50])  # weights normalised
+    skewed = stats.srm_check([10_400, 9_600], [50, 50], method="chi2")  # weights normalised
     assert skewed.p_value == pytest.approx(sps.chisquare([10_400, 9_600]).pvalue)
     assert skewed.mismatch and "mismatch" in skewed.reason
-    three = stats.srm_check([900, 50, 50], [0.9, 0.05, 0.05])
+    three = stats.srm_check([900, 50, 50], [0.9, 0.05, 0.05], method="chi2")
     assert three.df == 2 and three.p_value == pytest.approx(
         sps.chisquare([900, 50, 50], [900, 50, 50]).pvalue
     )
-    empty = stats.srm_check([0, 0], [0.5, 0.5])
-    assert empty.p_value == 1.0 and not empty.mismatch and "no assignments" in empty.reason
+    for method in ("chi2", "sequential"):
+        empty = stats.srm_check([0, 0], [0.5, 0.5], method=method)  # type: ignore[arg-type]
+        assert empty.p_value == 1.0 and not empty.mismatch and "no assignments" in empty.reason
+
+
+def test_sequential_srm_is_the_dirichlet_multinomial_bayes_factor() -> None:
+    """p = 1 / BF, BF = Dirichlet-multinomial(counts; k * shares) / multinomial(counts; shares), from scipy."""
+    k = stats.SRM_CONCENTRATION
+    for counts, shares in (([5120, 4880], [0.5, 0.5]), ([10_400, 9_600], [50, 50]), ([900, 70, 30], [0.9, 0.05, 0.05]),
+                           ([3, 9], [1, 1])):
+        theta = np.asarray(shares, float) / sum(shares)
+        log_bf = sps.dirichlet_multinomial.logpmf(counts, k * theta, sum(counts)) - sps.multinomial.logpmf(
+            counts, sum(counts), theta
+        )
+        res = stats.srm_check(counts, shares)
+        assert res.test == "sequential_multinomial" and res.statistic == pytest.approx(log_bf, rel=1e-9, abs=1e-9)
+        assert res.p_value == pytest.approx(min(1.0, math.exp(-log_bf)), rel=1e-9)
+        assert res.mismatch == (res.p_value < 0.001)
+    assert stats.srm_check([10_400, 9_600], [50, 50]).mismatch  # z = 5.7: caught by the sequential test too
+    assert stats.srm_check([5120, 4880], [1, 1], previous_p=0.0004).p_value == 0.0004  # running minimum kept
+
+
+def _srm_paths(share_b: float, sims: int, looks: int, step: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (a, b) at each look of `sims` 50/50 tests whose true share of b is `share_b`: shape (sims, looks, 2)."""
+    xb = np.random.default_rng(seed).binomial(step, share_b, size=(sims, looks)).cumsum(axis=1)
+    n = step * np.arange(1, looks + 1)
+    return np.stack([n - xb, xb], axis=-1), n
+
+
+def _sequential_flagged(counts: np.ndarray) -> np.ndarray:
+    """Per test: did any look's sequential SRM p-value fall below 0.001? (Vectorised Bayes factor,
+    checked against srm_check itself on a subset of the looks.)"""
+    log_bf = stats.srm_log_bayes_factor(counts, [0.5, 0.5])
+    p = np.minimum(1.0, np.exp(-log_bf))
+    for i, j in ((0, 0), (1, -1), (2, counts.shape[1] // 2), (len(counts) - 1, -1)):
+        one = stats.srm_check([int(c) for c in counts[i, j]], [1, 1])
+        assert one.p_value == pytest.approx(p[i, j], rel=1e-9) and one.mismatch == (p[i, j] < 0.001)
+    return (p < 0.001).any(axis=1)
+
+
+def test_sample_ratio_check_keeps_its_size_over_repeated_looks() -> None:
+    """Issue 13.6: healthy 50/50 tests looked at 20 times (every 250 assignments, up to 5,000).
+
+    The chi-square at 0.001 per look false-alarms in about 0.7% of tests (se 0.0004 over 40,000
+    tests); the sequential test stays under 0.001 over all the looks: with a true rate of 0.001 the
+    expected count is 40 (P(count > 60) < 0.002), while 0.7% would give 280.
+    """
+    counts, n = _srm_paths(0.5, 40_000, 20, 250, seed=11)
+    chi = (counts[..., 1] - counts[..., 0]) ** 2 / n  # Pearson chi-square for two equal shares
+    fpr_chi2_any_look = float((sps.chi2.sf(chi, 1) < 0.001).any(axis=1).mean())
+    assert fpr_chi2_any_look > 0.004, fpr_chi2_any_look  # the problem: ~7x the nominal 0.001
+    assert (sps.chi2.sf(chi[:, -1], 1) < 0.001).mean() < 0.002  # one planned look is fine
+    flagged = _sequential_flagged(counts)
+    assert int(flagged.sum()) <= 60, int(flagged.sum())
+    # and over 100 looks (every 100 assignments, up to 10,000) it still holds
+    many, _ = _srm_paths(0.5, 20_000, 100, 100, seed=12)
+    assert int(_sequential_flagged(many).sum()) <= 35  # expected <= 20 at the bound
+
+
+def test_sample_ratio_check_has_power_against_a_real_mismatch() -> None:
+    """A 46/54 split (one arm losing 8% of its users) is caught within 5,000 assignments (20 looks)
+    in > 90% of 2,000 tests (simulated 0.94, se 0.005); 40/60 within 1,000 (4 looks) in > 95%
+    (simulated 0.97); a 47/53 split within 10,000 (40 looks) in > 95% (simulated 0.97)."""
+    counts, _ = _srm_paths(0.46, 2000, 20, 250, seed=13)
+    assert _sequential_flagged(counts).mean() > 0.90
+    counts, _ = _srm_paths(0.40, 2000, 4, 250, seed=14)
+    assert _sequential_flagged(counts).mean() > 0.95
+    counts, _ = _srm_paths(0.47, 2000, 40, 250, seed=15)
+    assert _sequential_flagged(counts).mean() > 0.95
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -376,11 +528,127 @@ def test_live_summary_uses_the_same_always_valid_p() -> None:
     a, b = stats.ArmData.from_binary(300, 3000), stats.ArmData.from_binary(345, 3000)
     s = stats.live_summary(a, b, mde=0.02)
     var = 0.1 * 0.9 / 3000 + 0.115 * 0.885 / 3000
-    assert s.always_valid_p_value == pytest.approx(stats.msprt_p_value(0.015, var, 0.02**2))
+    assert s.mixture_tau2 == pytest.approx(stats.mixture_variance(0.02, 0.05, 0.8))
+    assert s.always_valid_p_value == pytest.approx(stats.msprt_p_value(0.015, var, s.mixture_tau2))
     assert s.p_value == pytest.approx(stats.two_proportion_z(300, 3000, 345, 3000).p_value)
     assert s.always_valid_ci_low < s.ci_low < s.ci_high < s.always_valid_ci_high  # wider: valid at every look
     # carrying the previous look's p keeps the sequence monotone
     assert stats.live_summary(a, b, mde=0.02, previous_always_valid_p=0.01).always_valid_p_value == 0.01
+
+
+def _binary_looks(
+    p_a: float, p_b: float, n_final: int, looks: int, sims: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative successes of both arms at `looks` equally spaced looks up to `n_final` per arm."""
+    rng = np.random.default_rng(seed)
+    ns = np.unique(np.linspace(0, n_final, looks + 1)[1:].round().astype(int))
+    steps = np.diff(np.concatenate([[0], ns]))
+    return rng.binomial(steps, p_a, size=(sims, len(ns))).cumsum(1), rng.binomial(steps, p_b, size=(sims, len(ns))).cumsum(1), ns
+
+
+def _always_valid_paths(x_a: np.ndarray, x_b: np.ndarray, ns: np.ndarray, tau2: float) -> np.ndarray:
+    """The running-minimum mSPRT p-value live_summary reports (unpooled plug-in variance), per look."""
+    qa, qb = x_a / ns, x_b / ns
+    return stats.msprt_p_value_path(qb - qa, qa * (1 - qa) / ns + qb * (1 - qb) / ns, tau2)
+
+
+def test_horizon_tuned_mixture_minimises_the_boundary() -> None:
+    """tau^2 / V = x*: checked by minimising the boundary numerically; GrowthBook's closed form is its
+    one-step approximation. The default mixture puts that optimum at the look with 80% power for mde."""
+    from scipy.optimize import minimize_scalar
+
+    for alpha in (0.05, 0.01, 0.1):
+        for v in (1e-5, 3e-4):
+            def width(t: float, v: float = v, alpha: float = alpha) -> float:
+                return stats.msprt_boundary(v, math.exp(t), alpha)
+
+            bounds = (math.log(v) - 5, math.log(v) + 8)
+            best = minimize_scalar(width, bounds=bounds, method="bounded", options={"xatol": 1e-10})
+            assert math.exp(best.x) / v == pytest.approx(stats.horizon_ratio(alpha), rel=1e-4)
+            assert stats.horizon_tuned_tau2(v, alpha) == pytest.approx(math.exp(best.x), rel=1e-4)
+        approx = -2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))  # GrowthBook's rho^2 N*
+        assert stats.horizon_ratio(alpha) == pytest.approx(approx, rel=0.05)
+    assert stats.boundary_factor(0.05) == pytest.approx(3.035, abs=1e-3)
+    # mixture_variance(mde): at the look where the boundary leaves 80% power for mde, tau^2 = x* V
+    mde, c, z80 = 0.02, stats.boundary_factor(0.05), sps.norm.ppf(0.8)
+    v_star = (mde / (c + z80)) ** 2
+    assert stats.mixture_variance(mde) == pytest.approx(stats.horizon_ratio(0.05) * v_star)
+    assert stats.msprt_boundary(v_star, stats.mixture_variance(mde), 0.05) == pytest.approx(c * math.sqrt(v_star))
+
+
+def test_live_sizing_matches_the_rule_that_decides() -> None:
+    """Issue 13.2: get_ab_test sized the test with the fixed-horizon formula but calls a winner only on
+    the always-valid p. Baseline accuracy 0.10, true effect = mde = 0.02, 50/50, 4,000 simulated tests.
+
+    The problem (old mixture tau^2 = mde^2, stopped at the fixed-horizon "80%" sample, 20 looks): a
+    winner in about half the tests (simulated 0.50, se 0.008). Now the reported required sample is
+    the always-valid rule's own: one look there decides in 80% of tests (simulated 0.79, se 0.0064;
+    tolerance 0.03 = 4.7 se), 20 looks on the way in at least as many (simulated 0.84).
+    """
+    early = stats.live_summary(stats.ArmData.from_binary(100, 1000), stats.ArmData.from_binary(110, 1000), mde=0.02)
+    assert early.sizing == "msprt_boundary"
+    n_seq, n_fixed = early.required_n_a, early.fixed_horizon_n_a
+    assert n_fixed == stats.required_sample_size(0.1, 0.02).n_a
+    assert 1.8 < n_seq / n_fixed < 2.0  # (3.04 + 0.84)^2 / (1.96 + 0.84)^2 = 1.91
+    assert any("always-valid rule to reach 80% power" in r for r in early.reasons)
+
+    xa, xb, ns = _binary_looks(0.10, 0.12, n_fixed, 20, 4000, seed=31)
+    old = _always_valid_paths(xa, xb, ns, 0.02**2)
+    assert (old[:, -1] < 0.05).mean() < 0.6  # the problem: ~0.50 at the "80%" sample
+
+    xa, xb, ns = _binary_looks(0.10, 0.12, n_seq, 1, 4000, seed=32)
+    one_look = _always_valid_paths(xa, xb, ns, early.mixture_tau2)
+    assert (one_look[:, -1] < 0.05).mean() == pytest.approx(0.80, abs=0.03)
+    xa, xb, ns = _binary_looks(0.10, 0.12, n_seq, 20, 4000, seed=33)
+    many = _always_valid_paths(xa, xb, ns, early.mixture_tau2)
+    assert (many[:, -1] < 0.05).mean() >= 0.80 - 0.03
+    # the rule live_summary applies is this p-value: the last look of a few simulated tests through it
+    for i in range(5):
+        s = stats.live_summary(stats.ArmData.from_binary(int(xa[i, -1]), n_seq),
+                               stats.ArmData.from_binary(int(xb[i, -1]), n_seq), mde=0.02)
+        assert s.always_valid_p_value == pytest.approx(stats.msprt_p_value(
+            xb[i, -1] / n_seq - xa[i, -1] / n_seq, s.arm_a.se**2 + s.arm_b.se**2, s.mixture_tau2))
+        # sized from the observed baseline (arm a's rate), by the same inversion
+        assert s.required_n_a == stats.sequential_sample_size(s.arm_a.mean, 0.02).n_a
+        assert s.power_reached == pytest.approx(stats.sequential_power(n_seq, n_seq, s.arm_a.mean, 0.02))
+
+
+def test_sequential_power_formula_agrees_with_simulation_off_the_plan() -> None:
+    """power_reached at sizes other than the planned one (2,000 and 12,000 per arm, one look; 4,000
+    tests, se <= 0.0065): the inverted boundary predicts the simulated rejection rate within 0.03."""
+    tau2 = stats.mixture_variance(0.02)
+    for n in (2000, 12_000):
+        predicted = stats.sequential_power(n, n, 0.1, 0.02)
+        xa, xb, ns = _binary_looks(0.10, 0.12, n, 1, 4000, seed=n)
+        simulated = float((_always_valid_paths(xa, xb, ns, tau2)[:, -1] < 0.05).mean())
+        assert simulated == pytest.approx(predicted, abs=0.03), (n, predicted, simulated)
+    # means: sd 1, mde 0.1, uneven split 1:3
+    ss = stats.sequential_sample_size(0.0, 0.1, kind="mean", sd=1.0, ratio=3.0)
+    assert ss.method == "msprt" and ss.n_b == math.ceil(3 * ss.n_a)
+    assert stats.sequential_power(ss.n_a, ss.n_b, 0.0, 0.1, kind="mean", sd=1.0) == pytest.approx(0.8, abs=0.002)
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.1, math.sqrt(1 / ss.n_a + 1 / ss.n_b), 20_000)  # the mean difference's sampling law
+    var = 1 / ss.n_a + 1 / ss.n_b
+    assert (stats.msprt_p_value(d, np.full_like(d, var), ss.mixture_tau2) < 0.05).mean() == pytest.approx(0.8, abs=0.015)
+
+
+def test_always_valid_p_keeps_its_size_with_the_tuned_mixture_over_many_looks() -> None:
+    """A/A, baseline 0.10, the mixture live_summary uses for mde = 0.02: 100 looks up to twice the
+    planned sample (14,700 per arm), 4,000 tests: false positives at most alpha (simulated 0.02;
+    the bound is 0.05 + 3 se = 0.060). Naive p-values over the same looks: about 0.4."""
+    s = stats.live_summary(stats.ArmData.from_binary(100, 1000), stats.ArmData.from_binary(100, 1000), mde=0.02)
+    xa, xb, ns = _binary_looks(0.10, 0.10, 2 * s.required_n_a, 100, 4000, seed=41)
+    av = _always_valid_paths(xa, xb, ns, s.mixture_tau2)
+    assert (av[:, -1] < 0.05).mean() <= 0.06
+    pooled = (xa + xb) / (2 * ns)
+    naive = 2 * sps.norm.sf(np.abs(xb - xa) / ns / np.sqrt(pooled * (1 - pooled) * 2 / ns))
+    assert (naive < 0.05).any(axis=1).mean() > 0.25
+
+
+def test_live_summary_requires_the_minimum_effect() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        stats.live_summary(stats.ArmData.from_binary(100, 1000), stats.ArmData.from_binary(110, 1000))
+    assert exc.value.argument == "mde" and "required" in str(exc.value)
 
 
 # ----------------------------------------------------------------------------------------------------

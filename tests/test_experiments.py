@@ -101,6 +101,63 @@ async def test_run_ab_test_matches_sklearn_and_stats(mc: Client, shared: Any) ->
     assert acc["discordant"]["only_a_correct"] == only_a
 
 
+async def test_run_ab_test_warns_when_evaluated_rows_are_training_rows(mc: Client, shared: Any) -> None:
+    """Issue 11: run_ab_test on the models' own training file said "a better" without a word. Both
+    versions were trained on nba/train.parquet (80% of it; 20% held out): the overlap is counted per
+    version from the row hashes kept with the reference profile, equal to the rows each was trained
+    on (the synthetic rows are all distinct), and the reason says so. A held-out file has none."""
+    reg = shared.ops.registry
+    n_train = {v: int(reg.client.get_run(reg.version("ab", v).run_id).data.params["n_train"]) for v in (1, 2)}
+    frame = pd.read_parquet(shared.ops.settings.data_roots[0] / "nba" / "train.parquet")
+    assert not frame.drop(columns=EXCLUDE).duplicated().any()
+    out = await ok(mc, "run_ab_test", {"model": "ab", "dataset": "nba/train.parquet", "variant_a": "1", "variant_b": "2",
+                                        "metric": "accuracy"})
+    overlap = out["training_overlap"]
+    for arm, version in (("a", 1), ("b", 2)):
+        o = overlap[arm]
+        assert (o["version"], o["status"], o["matched_on"]) == (version, "overlap", "features+target")
+        assert o["overlapping_rows"] == o["training_rows"] == n_train[version]
+        assert o["share"] == pytest.approx(n_train[version] / out["n"])
+    assert out["n"] == len(frame)
+    assert "Caution" in out["reason"] and f"{n_train[1]:,} (80%) are training rows of version 1 (a)" in out["reason"]
+
+    held_out = await ok(mc, "run_ab_test", {"model": "ab", "dataset": "nba/recent.parquet"})
+    assert {o["status"] for o in held_out["training_overlap"].values()} == {"none"}
+    assert held_out["training_overlap"]["a"]["overlapping_rows"] == 0 and "Caution" not in held_out["reason"]
+
+    # rows copied from the training file into new data are found; the label column may be renamed
+    root = shared.ops.settings.data_roots[0]
+    recent = pd.read_parquet(root / "nba" / "recent.parquet")
+    mixed = pd.concat([recent, frame.head(40)], ignore_index=True).rename(columns={TARGET: "outcome"})
+    mixed.to_csv(root / "nba" / "mixed.csv", index=False)
+    out = await ok(mc, "run_ab_test", {"model": "ab", "dataset": "nba/mixed.csv", "target": "outcome"})
+    # which of those 40 were training rows: train_model's split (test_size 0.2, seed 42, stratified), redone
+    from sklearn.model_selection import train_test_split
+
+    train_idx, _ = train_test_split(frame.index, test_size=0.2, random_state=42, stratify=frame[TARGET])
+    expected = int(np.isin(frame.index[:40], train_idx).sum())
+    assert 0 < expected < 40
+    assert out["training_overlap"]["a"]["overlapping_rows"] == out["training_overlap"]["b"]["overlapping_rows"] == expected
+    assert out["training_overlap"]["a"]["share"] == pytest.approx(expected / len(mixed))
+
+
+async def test_training_overlap_of_registered_versions(mc: Client, shared: Any) -> None:
+    """register_model with reference_dataset keeps hashes of every reference row on the model's
+    input columns (its target is unknown): rows are matched on features. Without reference data:
+    unknown."""
+    reg = shared.ops.registry
+    run_id = reg.version("ab", 1).run_id
+    await ok(mc, "register_model", {"model": "ovl", "source": f"runs:/{run_id}/model", "reference_dataset": "nba/recent.parquet"})
+    await ok(mc, "register_model", {"model": "ovl", "source": f"runs:/{run_id}/model"})
+    out = await ok(mc, "run_ab_test", {"model": "ovl", "dataset": "nba/recent.parquet", "variant_a": "1", "variant_b": "2",
+                                        "target": TARGET, "metric": "accuracy"})
+    a, b = out["training_overlap"]["a"], out["training_overlap"]["b"]
+    recent = pd.read_parquet(shared.ops.settings.data_roots[0] / "nba" / "recent.parquet")
+    assert (a["status"], a["matched_on"], a["overlapping_rows"], a["training_rows"]) == ("overlap", "features", len(recent), len(recent))
+    assert (b["status"], b["overlapping_rows"], b["share"], b["matched_on"]) == ("unknown", None, None, None)
+    assert "training rows of version 1 (a)" in out["reason"] and "version 2 (b)" not in out["reason"]
+
+
 async def test_run_ab_test_bad_input(mc: Client, shared: Any) -> None:
     text = await err(mc, "run_ab_test", {"model": "ab", "dataset": "nba/recent.parquet", "variant_a": "1", "variant_b": "v1"})
     assert "variant_b" in text and "both point at version 1" in text
@@ -217,6 +274,14 @@ async def test_live_ab_flow(mc: Client, shared: Any) -> None:
     assert read["always_valid_p_value"] == pytest.approx(ref.always_valid_p_value)
     assert read["power"]["samples_needed_a"] == ref.samples_needed_a and read["power"]["power_reached"] == pytest.approx(ref.power_reached)
     assert read["srm"]["mismatch"] is False and read["looks"] == 1
+    # sized for the always-valid rule (mixture tuned from mde = 0.02); the SRM check is sequential
+    power = read["power"]
+    assert power["method"] == "msprt_boundary" and power["mixture_tau2"] == pytest.approx(stats.mixture_variance(0.02))
+    assert (power["required_n_a"], power["fixed_horizon_n_a"]) == (ref.required_n_a, ref.fixed_horizon_n_a)
+    assert power["required_n_a"] > power["fixed_horizon_n_a"]
+    counts = [int((log["variant"] == v).sum()) for v in ("a", "b")]
+    assert read["srm"]["test"] == "sequential_multinomial"
+    assert read["srm"]["p_value"] == pytest.approx(stats.srm_check(counts, [0.7, 0.3]).p_value)
     assert read["recommendation"] == ref.recommendation and read["reasons"]
 
     # correct the labels so that b is always right and a always wrong: the always-valid p-value falls,

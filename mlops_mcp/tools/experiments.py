@@ -47,10 +47,12 @@ def run_ab_test(
     """Head-to-head of two versions of `model` on the same labeled rows, with significance: "is
     version 5 really better than the champion?". Both variants predict every row of `dataset`, and
     the comparison is paired (each row scored by both), which removes the row-to-row noise both
-    share: accuracy -> McNemar, roc_auc -> DeLong, log_loss/mae/mse/r2 -> paired t on per-row loss,
-    f1/rmse -> paired bootstrap. Default metric: roc_auc (binary), accuracy (multiclass), rmse
+    share: accuracy -> McNemar mid-p, roc_auc -> DeLong, log_loss/mae/mse/r2 -> paired t on per-row
+    loss, f1/rmse -> paired bootstrap. Default metric: roc_auc (binary), accuracy (multiclass), rmse
     (regression). Returns each variant's metric, diff = b - a with its (1 - alpha) interval, the
-    p-value and test, n, and a verdict with the reason. Nothing is logged or changed.
+    p-value and test, n, and a verdict with the reason. Warns (training_overlap, and in the reason)
+    when evaluated rows are training rows of either version: such a comparison is in-sample.
+    Nothing is logged or changed.
     Example: run_ab_test(model="nba-win", variant_a="champion", variant_b="3", dataset="nba/recent.parquet").
     """
     return engine(ctx).run_ab_test(model, dataset, variant_a, variant_b, target, metric, alpha)
@@ -94,8 +96,9 @@ def get_ab_test(experiment_id: ExperimentIdArg, ctx: Context) -> ABTestReadout:
     """The statistics of a live A/B test so far (its logged predictions joined to their feedback):
     per arm n (assigned, labeled), metric and standard error; the effect b - a with its interval,
     absolute and relative; the classic p-value (valid for ONE pre-planned look) and the
-    always-valid mSPRT p-value (safe to check every day: the one that decides); a sample-ratio
-    check; power and samples still needed; a recommendation (keep_running / b_wins / a_wins /
+    always-valid mSPRT p-value (safe to check every day: the one that decides); a sequential
+    sample-ratio check (also safe at every look); power and samples still needed, sized for the
+    always-valid rule; a recommendation (keep_running / b_wins / a_wins /
     no_difference / investigate_assignment) with reasons. A concluded test returns its final read-out.
     Example: get_ab_test(experiment_id=3).
     """

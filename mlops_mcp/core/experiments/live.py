@@ -10,8 +10,10 @@ SRM, power and a recommendation.
 
 Two sample-ratio checks run: on assignments (every logged prediction of the test, labeled or not:
 broken routing or logging) and, inside ``live_summary``, on labeled rows (labels arriving for one
-arm more than the other). Either one mismatching makes the recommendation
-``investigate_assignment``.
+arm more than the other). Both are the sequential multinomial test (always valid, so reading the
+test every day does not raise its false alarms). Either one mismatching makes the recommendation
+``investigate_assignment``. The sample size and power reported are those of the always-valid rule
+that calls the winner (its mixture tuned from the test's ``mde``), not of a single classic look.
 """
 
 import json
@@ -271,11 +273,13 @@ def compute(row: Any, rows: list[tuple[str, Any, Any, Any]]) -> dict[str, Any]:
         "srm": {
             "p_value": srm.p_value, "mismatch": srm.mismatch, "threshold": srm.threshold,
             "observed_share_b": srm.observed_shares[1] if sum(srm.counts) else None, "expected_share_b": row.traffic_split,
-            "labeled_mismatch": d["srm"]["mismatch"], "reason": srm.reason,
+            "labeled_mismatch": d["srm"]["mismatch"], "reason": srm.reason, "test": srm.test,
         },
         "power": {
             "mde": row.mde, "power_reached": d["power_reached"], "required_n_a": d["required_n_a"],
             "required_n_b": d["required_n_b"], "samples_needed_a": d["samples_needed_a"], "samples_needed_b": d["samples_needed_b"],
+            "method": d["sizing"], "mixture_tau2": d["mixture_tau2"],
+            "fixed_horizon_n_a": d["fixed_horizon_n_a"], "fixed_horizon_n_b": d["fixed_horizon_n_b"],
         },
         "recommendation": recommendation,
         "reasons": reasons,

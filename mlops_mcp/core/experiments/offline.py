@@ -1,8 +1,15 @@
 """Offline A/B test (``run_ab_test``): two versions predict the same labeled rows, compared paired.
 
 Default metric: ``roc_auc`` for binary classifiers with probabilities (DeLong), ``accuracy`` for
-other classifiers (McNemar), ``rmse`` for regression (paired bootstrap). Rows whose label is
+other classifiers (McNemar mid-p), ``rmse`` for regression (paired bootstrap). Rows whose label is
 missing are dropped (and counted).
+
+Evaluating on a version's own training rows measures how well it remembers them, not how it does on
+new data, and favours the version that fits its training data more closely. So the evaluated rows
+are looked up in each version's training-row hashes (kept with its reference profile) and the
+overlap is reported per version (``training_overlap``), with a sentence in the reason when there is
+any; a version without hashes (registered without reference data, or from before they were kept)
+says ``unknown``.
 """
 
 from pathlib import Path
@@ -44,6 +51,59 @@ def _predict(loaded: "LoadedModel", X: Any, want_proba: bool, classes: list[Any]
         order = [list(loaded.classes).index(c) for c in classes]  # b's columns in a's class order
         proba = proba[:, order]
     return pred, proba
+
+
+def training_overlap(
+    registry: "Registry", model: str, version: int, frame: Any, label: str, cache: dict[Any, Any] | None = None
+) -> dict[str, Any]:
+    """How many rows of ``frame`` (the evaluated rows, ``label`` their target) are training rows of
+    the version: matched on the columns its row hashes were made from (features + target, or
+    features alone for a model registered from elsewhere). ``cache`` shares the evaluated rows'
+    hashes between versions hashed the same way. The profile is found from the version's current
+    tags (a reference attached after registration counts)."""
+    from mlops_mcp.core.models.profile import hash_rows, read_row_hashes
+
+    out: dict[str, Any] = {"version": version, "status": "unknown", "overlapping_rows": None, "share": None,
+                           "training_rows": None, "matched_on": None}
+    hashes = read_row_hashes(registry.reference_dir(registry.version(model, version)))
+    if hashes is None:
+        return out
+    features = [c for c in hashes.columns if c != hashes.target]
+    if any(c not in frame.columns for c in features):
+        return out
+    # the evaluated label stands in for the training target, whatever its name in this file
+    sub = frame[features + ([label] if hashes.target else [])]
+    sub = sub.set_axis(hashes.columns if hashes.target else features, axis=1)
+    key = (tuple(hashes.columns), tuple(sorted(hashes.kinds.items())), hashes.target)
+    evaluated = None if cache is None else cache.get(key)
+    if evaluated is None:
+        evaluated = hash_rows(sub, hashes.columns, hashes.kinds)
+        if cache is not None:
+            cache[key] = evaluated
+    rows = hashes.count_in(evaluated)
+    out.update(
+        status="overlap" if rows else "none",
+        overlapping_rows=rows,
+        share=rows / len(frame) if len(frame) else 0.0,
+        training_rows=hashes.rows,
+        matched_on="features+target" if hashes.target else "features",
+    )
+    return out
+
+
+def _overlap_sentence(overlap: dict[str, dict[str, Any]], n: int) -> str:
+    parts = [
+        f"{o['overlapping_rows']:,} ({o['share']:.0%}) are training rows of version {o['version']} ({arm})"
+        for arm, o in overlap.items()
+        if o["status"] == "overlap"
+    ]
+    if not parts:
+        return ""
+    return (
+        f"Caution: of the {n:,} evaluated rows, {' and '.join(parts)}: on those the metric is in-sample and "
+        "favours the version that fits its training data more closely; evaluate on rows neither version was "
+        "trained on"
+    )
 
 
 def run(
@@ -120,6 +180,11 @@ def run(
     )
     d = result.to_dict()
     detail = d.pop("detail")
+    cache: dict[Any, Any] = {}
+    overlap = {arm: training_overlap(registry, model, v, frame, label, cache) for arm, v in (("a", version_a), ("b", version_b))}
+    warning = _overlap_sentence(overlap, len(frame))
+    if warning:
+        d["reason"] = f"{d['reason']}. {warning}"
     verdict_word = {"a_better": "a better", "b_better": "b better", "no_significant_difference": "no significant difference"}
     return {
         "model": model,
@@ -142,4 +207,5 @@ def run(
         "reason": d["reason"],
         "discordant": None if detail.get("only_a_correct") is None else {
             "only_a_correct": detail["only_a_correct"], "only_b_correct": detail["only_b_correct"]},
+        "training_overlap": overlap,
     }

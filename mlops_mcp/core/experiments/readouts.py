@@ -24,6 +24,24 @@ class Discordant(Result):
     only_b_correct: int
 
 
+class TrainingOverlap(Result):
+    version: int
+    status: Literal["none", "overlap", "unknown"] = Field(
+        description="overlap: some evaluated rows are this version's training rows (in-sample); unknown: no row hashes kept"
+    )
+    overlapping_rows: int | None = Field(description="evaluated rows that are training rows of this version")
+    share: float | None = Field(description="overlapping_rows / n")
+    training_rows: int | None = Field(description="rows the version was trained on (hashed)")
+    matched_on: Literal["features+target", "features"] | None = Field(
+        description="features+target for versions trained here; features for models registered with reference data"
+    )
+
+
+class TrainingOverlaps(Result):
+    a: TrainingOverlap
+    b: TrainingOverlap
+
+
 class OfflineABResult(Result):
     model: str
     variant_a: OfflineVariant
@@ -38,12 +56,15 @@ class OfflineABResult(Result):
     ci_low: float | None = Field(description="lower end of the (1 - alpha) confidence interval of diff")
     ci_high: float | None
     p_value: float
-    test: str = Field(description="mcnemar_exact | mcnemar_chi2_cc | delong | paired_t | paired_t_squared_error | paired_bootstrap")
+    test: str = Field(description="mcnemar_mid_p | mcnemar_exact | mcnemar_chi2_cc | delong | paired_t | paired_t_squared_error | paired_bootstrap")
     alpha: float
     verdict: Literal["a_better", "b_better", "no_significant_difference"]
     verdict_text: str = Field(description="'a better', 'b better' or 'no significant difference'")
     reason: str
     discordant: Discordant | None = Field(description="accuracy (McNemar): rows only one variant got right")
+    training_overlap: TrainingOverlaps | None = Field(
+        default=None, description="per variant: evaluated rows that were its training rows (a warning when any)"
+    )
 
     def describe(self) -> str:
         a, b = self.variant_a, self.variant_b
@@ -103,22 +124,34 @@ class Effect(Result):
 
 
 class SRMCheck(Result):
-    p_value: float = Field(description="chi-square test of arm counts (all assignments) against traffic_split")
+    p_value: float = Field(
+        description="always-valid p-value of the sequential multinomial test of arm counts (all assignments) "
+        "against traffic_split: safe to check at every look"
+    )
     mismatch: bool = Field(description="p below threshold: assignment or logging is broken; do not trust the effect")
     threshold: float
     observed_share_b: float | None
     expected_share_b: float
     labeled_mismatch: bool = Field(description="the same check on labeled rows only (feedback arriving unevenly)")
     reason: str
+    test: str | None = Field(default=None, description="sequential_multinomial (Lindon & Malek) | chi2 (one planned look)")
 
 
 class PowerInfo(Result):
     mde: float | None
-    power_reached: float | None = Field(description="power now to detect an effect of mde (fixed-horizon)")
-    required_n_a: int | None = Field(description="labeled outcomes arm a needs for 80% power at mde")
+    power_reached: float | None = Field(
+        description="power now of the always-valid rule (the one that calls the winner) to detect an effect of mde"
+    )
+    required_n_a: int | None = Field(description="labeled outcomes arm a needs for the always-valid rule to have 80% power at mde")
     required_n_b: int | None
     samples_needed_a: int | None = Field(description="still missing in arm a")
     samples_needed_b: int | None
+    method: str | None = Field(
+        default=None, description="msprt_boundary: sized by inverting the mSPRT boundary at the look (a lower bound: more looks only add chances)"
+    )
+    mixture_tau2: float | None = Field(default=None, description="mSPRT mixing variance, tuned from mde (fixed for the test)")
+    fixed_horizon_n_a: int | None = Field(default=None, description="what ONE planned look of the classic test would need in arm a, for comparison")
+    fixed_horizon_n_b: int | None = None
 
 
 class ABTestReadout(ABTestInfo):

@@ -47,7 +47,7 @@ class _ToDict:
 class TestResult(_ToDict):
     """Outcome of one two-sample/paired test.
 
-    ``test`` names the exact procedure (e.g. ``mcnemar_exact``, ``mcnemar_chi2_cc``, ``delong``,
+    ``test`` names the exact procedure (e.g. ``mcnemar_mid_p``, ``mcnemar_exact``, ``mcnemar_chi2_cc``, ``delong``,
     ``paired_t``, ``paired_bootstrap``, ``two_proportion_z``, ``welch_t``), so a report can say
     which one ran. ``value_a``/``value_b`` are the per-side estimates (accuracy, AUC, mean loss,
     proportion), ``diff = value_b - value_a`` with its two-sided ``1 - alpha`` interval.
@@ -130,11 +130,19 @@ class SRMResult(_ToDict):
     threshold: float
     mismatch: bool
     reason: str
+    #: ``sequential_multinomial`` (always-valid: ``p_value`` may be checked at every look; ``statistic``
+    #: is the log Bayes factor) or ``chi2`` (one planned look; ``statistic`` is chi-square)
+    test: str = "chi2"
 
 
 @dataclass(frozen=True)
 class SampleSize(_ToDict):
-    """Per-arm sample size a fixed-horizon two-sided test needs to detect ``mde`` with ``power``."""
+    """Per-arm sample size a two-sided test needs to detect ``mde`` with ``power``.
+
+    ``method`` says which test: ``fixed_horizon`` (the classic test at one planned look) or
+    ``msprt`` (the always-valid mSPRT rule with mixing variance ``mixture_tau2``, its boundary
+    inverted at the planned look: a lower bound on its power, since more looks only add chances).
+    """
 
     n_a: int
     n_b: int
@@ -146,6 +154,8 @@ class SampleSize(_ToDict):
     power: float
     sd: float | None
     ratio: float
+    method: Literal["fixed_horizon", "msprt"] = "fixed_horizon"
+    mixture_tau2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +173,9 @@ class LiveSummary(_ToDict):
 
     Classic quantities (``p_value``, ``ci_*``) are valid for one look at a pre-planned sample size;
     the ``always_valid_*`` ones stay valid however often the test is looked at, and only they are
-    used to declare a winner.
+    used to declare a winner. So the sizing is for that rule too (``sizing = 'msprt_boundary'``):
+    ``required_n_*`` / ``samples_needed_*`` / ``power_reached`` come from inverting the mSPRT
+    boundary; ``fixed_horizon_n_*`` is what one planned look of the classic test would need.
     """
 
     kind: Literal["proportion", "mean"]
@@ -191,8 +203,11 @@ class LiveSummary(_ToDict):
     required_n_b: int | None
     samples_needed_a: int | None
     samples_needed_b: int | None
+    fixed_horizon_n_a: int | None
+    fixed_horizon_n_b: int | None
     recommendation: Recommendation
     reasons: tuple[str, ...]
+    sizing: Literal["msprt_boundary"] = "msprt_boundary"
 
 
 @dataclass(frozen=True)

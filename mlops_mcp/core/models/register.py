@@ -11,7 +11,13 @@ from typing import Any
 from mlops_mcp.core.datasets import read_frame, resolve_path
 from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound, listing
 from mlops_mcp.core.models.pipeline import FeatureSchema, coerce_features, infer_schema
-from mlops_mcp.core.models.profile import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
+from mlops_mcp.core.models.profile import (
+    ARTIFACT_DIR,
+    PREDICTION_COLUMN,
+    RowHashes,
+    sample_rows,
+    write_profile,
+)
 from mlops_mcp.core.models.registry import TAG_REFERENCE, TAG_TASK, Registry, check_alias, check_name
 
 MODEL_SUFFIXES = (".skops", ".joblib", ".pkl", ".pickle", "")
@@ -67,6 +73,7 @@ def register(
             schema=schema,
             reference=reference,
             n_source_rows=len(reference_frame) if reference_frame is not None else 0,
+            row_hashes=None if reference_frame is None else _feature_row_hashes(reference_frame, schema),
             params={"source": source},
             metrics={},
             tags={**tags, TAG_TASK: task, "mlops.source": source},
@@ -261,7 +268,13 @@ def _attach_reference(registry: Registry, model: str, version: int, frame: Any, 
     client = registry.client
     run = client.create_run(registry.experiment_id(model), run_name=f"{model}-v{version}-reference")
     with tempfile.TemporaryDirectory() as tmp:
-        write_profile(Path(tmp) / ARTIFACT_DIR, sample, schema, len(frame))
+        write_profile(Path(tmp) / ARTIFACT_DIR, sample, schema, len(frame), _feature_row_hashes(frame, schema))
         client.log_artifacts(run.info.run_id, str(Path(tmp) / ARTIFACT_DIR), ARTIFACT_DIR)
     client.set_terminated(run.info.run_id)
     client.set_model_version_tag(model, str(version), TAG_REFERENCE, f"{run.info.artifact_uri}/{ARTIFACT_DIR}")
+
+
+def _feature_row_hashes(frame: Any, schema: FeatureSchema) -> RowHashes:
+    """Hashes of every reference row on the model's input columns. The target of a model registered
+    from elsewhere is unknown, so rows are matched on their features alone."""
+    return RowHashes.of(frame, schema.features, dict(schema.kinds), None)

@@ -26,7 +26,13 @@ from mlops_mcp.core.models.pipeline import (
     infer_schema,
     infer_task,
 )
-from mlops_mcp.core.models.profile import ARTIFACT_DIR, PREDICTION_COLUMN, sample_rows, write_profile
+from mlops_mcp.core.models.profile import (
+    ARTIFACT_DIR,
+    PREDICTION_COLUMN,
+    RowHashes,
+    sample_rows,
+    write_profile,
+)
 from mlops_mcp.core.models.registry import (
     TAG_DATASET,
     TAG_ESTIMATOR,
@@ -198,6 +204,9 @@ def train(
     reg_started = time.perf_counter()
     reference = sample_rows(frame[schema.features + [target]], reference_rows, seed)
     reference[PREDICTION_COLUMN] = prediction_scores(pipeline, task_, coerce_features(reference[schema.features], schema))
+    # every training row (not the held-out split), so run_ab_test can tell in-sample evaluation
+    hash_kinds = {**schema.kinds, target: "numeric" if task_ == "regression" else "categorical"}
+    row_hashes = RowHashes.of(frame.loc[X_train.index], schema.features + [target], hash_kinds, target)
     run_params = {
         "estimator": estimator,
         "task": task_,
@@ -217,6 +226,7 @@ def train(
         schema=schema,
         reference=reference,
         n_source_rows=len(frame),
+        row_hashes=row_hashes,
         params=run_params,
         metrics={**metrics, "train_seconds": train_seconds},
         tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset)},
@@ -265,9 +275,10 @@ def log_and_register(
     tags: dict[str, str],
     description: str | None,
     example: "pd.DataFrame | None",
+    row_hashes: RowHashes | None = None,
 ) -> int:
-    """Log a fitted scikit-learn model and its reference to a new run, then create the version.
-    Returns the new version number."""
+    """Log a fitted scikit-learn model and its reference (with ``row_hashes`` of its training rows,
+    when known) to a new run, then create the version. Returns the new version number."""
     import mlflow.sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
@@ -308,7 +319,7 @@ def log_and_register(
                 sk_log.setLevel(level)
             client.log_artifacts(run_id, str(target), "model")
             if reference is not None:
-                write_profile(Path(tmp) / ARTIFACT_DIR, reference, schema, n_source_rows)
+                write_profile(Path(tmp) / ARTIFACT_DIR, reference, schema, n_source_rows, row_hashes)
                 client.log_artifacts(run_id, str(Path(tmp) / ARTIFACT_DIR), ARTIFACT_DIR)
         source = f"{run.info.artifact_uri}/model"
         version_tags = dict(tags)

@@ -24,6 +24,7 @@ from mlops_mcp.core.experiments.stats.common import (
     _same_length,
 )
 from mlops_mcp.core.experiments.stats.paired import (
+    McNemarMethod,
     _bootstrap_means,
     _bootstrap_result,
     delong,
@@ -158,10 +159,11 @@ def compare_offline(
     classes: Sequence[Any] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    mcnemar_method: McNemarMethod = "mid_p",
 ) -> OfflineComparison:
     """Paired head-to-head of two variants on the same labeled rows, with a verdict.
 
-    Test per metric: accuracy -> McNemar (exact below 25 discordant pairs); roc_auc -> DeLong;
+    Test per metric: accuracy -> McNemar (``mcnemar_method``, default mid-p); roc_auc -> DeLong;
     log_loss, mae, mse -> paired t on per-row loss; r2 -> paired t on squared error rescaled by
     Var(y) (with y fixed, R^2_b - R^2_a = (MSE_a - MSE_b) / Var(y), so the test is exact);
     f1, rmse -> paired bootstrap (``n_boot`` resamples, ``seed``). ``pred_*`` are predicted labels
@@ -256,7 +258,7 @@ def compare_offline(
         pb = _as_1d(pred_b, "pred_b", numeric=False)
         _same_length(("y_true", y), ("pred_a", pa), ("pred_b", pb))
         if name == "accuracy":
-            res = mcnemar(pa == y, pb == y, alpha)
+            res = mcnemar(pa == y, pb == y, alpha, method=mcnemar_method)
         else:
             labels, pos = _labels_and_positive(y, pa, pb)
             res = paired_bootstrap(
@@ -289,6 +291,7 @@ def compare_offline(
 
 
 _TEST_LABEL = {
+    "mcnemar_mid_p": "McNemar mid-p test",
     "mcnemar_exact": "McNemar exact binomial test",
     "mcnemar_chi2_cc": "McNemar chi-square (continuity-corrected)",
     "delong": "DeLong test",

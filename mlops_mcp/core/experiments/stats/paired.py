@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,20 +26,47 @@ from mlops_mcp.core.experiments.stats.common import (
 # --------------------------------------------------------------------------------------------------
 
 
+McNemarMethod = Literal["mid_p", "exact", "chi2_cc", "auto"]
+
+
 def mcnemar(
-    correct_a: ArrayLike, correct_b: ArrayLike, alpha: float = 0.05, exact: bool | None = None
+    correct_a: ArrayLike,
+    correct_b: ArrayLike,
+    alpha: float = 0.05,
+    exact: bool | None = None,
+    *,
+    method: McNemarMethod = "mid_p",
 ) -> TestResult:
     """McNemar's test of equal accuracy for two classifiers scored on the same rows.
 
     Only discordant rows carry information: ``only_a_correct`` (a right, b wrong) and
-    ``only_b_correct``. Under H0 each discordant row is a fair coin. With fewer than
-    :data:`EXACT_MCNEMAR_BELOW` discordant rows the exact binomial test is used (``mcnemar_exact``),
-    else the continuity-corrected chi-square (``mcnemar_chi2_cc``); pass ``exact`` to force one.
+    ``only_b_correct``. Under H0 each discordant row is a fair coin: with d discordant rows and
+    k = min(only_a, only_b), X ~ Binomial(d, 1/2).
+
+    ``method``:
+
+    * ``mid_p`` (default, ``mcnemar_mid_p``): 2 P(X < k) + P(X = k), i.e. the exact p-value minus
+      P(X = k) (1 when only_a = only_b). The exact test counts the observed table fully on the
+      rejection side, which makes it conservative (real size about 3% at a nominal 5% for 50-300
+      rows); the mid-p counts it half. Fagerland, Lydersen & Laake (2013, BMC Med Res Methodol
+      13:91) found its real size at or under nominal in practically every case while recovering the
+      power the exact and continuity-corrected tests give away, and recommend it.
+    * ``exact`` (``mcnemar_exact``): 2 P(X <= k), capped at 1 (as statsmodels ``exact=True``).
+    * ``chi2_cc`` (``mcnemar_chi2_cc``): (|only_a - only_b| - 1)^2 / d against chi-square(1).
+    * ``auto``: exact below :data:`EXACT_MCNEMAR_BELOW` discordant rows, else chi2_cc (the textbook rule).
+
+    ``exact=True`` / ``exact=False`` is the older spelling of ``exact`` / ``chi2_cc``.
     ``diff`` is accuracy(b) - accuracy(a) = (only_b - only_a) / n with the Agresti-Min interval
     (Wald on the 2x2 table with 0.5 added to each cell), which keeps sensible coverage when
     discordant counts are small, where plain Wald collapses to zero width.
     """
     alpha = _check_alpha(alpha)
+    if method not in ("mid_p", "exact", "chi2_cc", "auto"):
+        raise InvalidInput(
+            f"must be 'mid_p', 'exact', 'chi2_cc' or 'auto'; got {method!r}", argument="method"
+        )
+    if exact is not None:
+        method = "exact" if exact else "chi2_cc"
     ca, cb = _as_bool(correct_a, "correct_a"), _as_bool(correct_b, "correct_b")
     n = _same_length(("correct_a", ca), ("correct_b", cb))
     if n == 0:
@@ -67,24 +94,37 @@ def mcnemar(
         only_a_correct=only_a,
         only_b_correct=only_b,
     )
+    if method == "auto":
+        method = "exact" if disc < EXACT_MCNEMAR_BELOW else "chi2_cc"
     if disc == 0:
         return TestResult(
-            test="mcnemar_exact",
+            test="mcnemar_chi2_cc" if method == "chi2_cc" else f"mcnemar_{method}",
             p_value=1.0,
             statistic=0.0,
             **common,
             note="no discordant pairs: the variants are right and wrong on exactly the same rows",
         )
-    use_exact = disc < EXACT_MCNEMAR_BELOW if exact is None else bool(exact)
-    if use_exact:
+    if method in ("exact", "mid_p"):
         stat = float(min(only_a, only_b))
-        p = min(1.0, 2.0 * float(sps.binom.cdf(stat, disc, 0.5)))
+        p_exact = min(1.0, 2.0 * float(sps.binom.cdf(stat, disc, 0.5)))
+        if method == "exact":
+            return TestResult(
+                test="mcnemar_exact",
+                p_value=p_exact,
+                statistic=stat,
+                **common,
+                note=f"exact binomial test on {disc} discordant pairs",
+            )
+        # 2 P(X <= k) - P(X = k); exactly 1 when the discordant pairs split evenly
+        p_mid = 1.0 if 2 * only_a == disc else 2.0 * float(sps.binom.cdf(stat, disc, 0.5)) - float(
+            sps.binom.pmf(stat, disc, 0.5)
+        )
         return TestResult(
-            test="mcnemar_exact",
-            p_value=p,
+            test="mcnemar_mid_p",
+            p_value=min(1.0, max(0.0, p_mid)),
             statistic=stat,
             **common,
-            note=f"exact binomial test on {disc} discordant pairs",
+            note=f"mid-p binomial test on {disc} discordant pairs",
         )
     stat = max(abs(only_a - only_b) - 1.0, 0.0) ** 2 / disc
     p = float(sps.chi2.sf(stat, 1))

@@ -19,7 +19,12 @@ from mlops_mcp.core.experiments.stats.common import (
     _fmt_p,
     _z,
 )
-from mlops_mcp.core.experiments.stats.design import achieved_power, required_sample_size, srm_check
+from mlops_mcp.core.experiments.stats.design import (
+    required_sample_size,
+    sequential_power,
+    sequential_sample_size,
+    srm_check,
+)
 from mlops_mcp.core.experiments.stats.sequential import (
     mixture_variance,
     msprt_confidence_interval,
@@ -47,7 +52,7 @@ def live_summary(
     arm_b: ArmData,
     expected_split: Sequence[float] = (0.5, 0.5),
     alpha: float = 0.05,
-    mde: float = 0.01,
+    mde: float | None = None,
     higher_is_better: bool = True,
     *,
     power: float = 0.8,
@@ -59,9 +64,17 @@ def live_summary(
     """Everything a live A/B read-out needs, with a recommendation and the reasons for it.
 
     ``arm_*`` hold per-arm outcomes (binary -> proportions and a two-proportion z-test; continuous
-    -> means and Welch t). ``mde`` is the minimum effect worth detecting, in absolute units of the
-    outcome (e.g. 0.02 = two accuracy points). ``tau2`` defaults to mde^2 (see
-    :func:`mixture_variance`). ``previous_always_valid_p`` carries the running minimum between looks.
+    -> means and Welch t). ``mde`` (required) is the minimum effect worth detecting, in absolute
+    units of the outcome (e.g. 0.02 = two accuracy points): it tunes the always-valid test and
+    sizes it, so no default can stand in for it. ``tau2`` defaults to :func:`mixture_variance` of
+    mde (the mixture tuned to the sample where the rule has ``power`` for mde).
+    ``previous_always_valid_p`` carries the running minimum between looks.
+
+    Sizing (``required_n_*``, ``samples_needed_*``, ``power_reached``) is for the rule that decides,
+    the always-valid p (``sizing = 'msprt_boundary'``: its boundary inverted at the look, see
+    :func:`sequential_sample_size`); ``fixed_horizon_n_*`` is what one planned look with the classic
+    test would need, for comparison. The sample-ratio check is the sequential multinomial test
+    (:func:`srm_check`), valid at every look.
 
     Decision order: (1) sample-ratio mismatch -> ``investigate_assignment``; (2) fewer than
     ``min_samples_per_arm`` in an arm -> ``keep_running``; (3) always-valid p < alpha ->
@@ -71,7 +84,14 @@ def live_summary(
     look) lies inside it; (5) else ``keep_running`` with the samples still needed.
     """
     alpha = _check_alpha(alpha)
+    if mde is None:
+        raise InvalidInput(
+            "is required: the smallest difference worth detecting, in the outcome's units (e.g. 0.02 = two "
+            "accuracy points); it tunes and sizes the always-valid test",
+            argument="mde",
+        )
     mde = _check_positive(mde, "mde")
+    power = _check_alpha(power, "power")
     if arm_a.binary != arm_b.binary and arm_a.n and arm_b.n:
         raise InvalidInput(
             "both arms must hold the same kind of outcome (binary or continuous)", argument="arm_b"
@@ -81,7 +101,7 @@ def live_summary(
         raise InvalidInput(
             f"needs two shares (arm a, arm b), e.g. [0.5, 0.5]; got {len(split)}", argument="expected_split"
         )
-    tau2_v = mixture_variance(mde) if tau2 is None else _check_positive(tau2, "tau2")
+    tau2_v = mixture_variance(mde, alpha, power) if tau2 is None else _check_positive(tau2, "tau2")
     # an empty arm cannot tell its kind (ArmData.from_values([]) is continuous): the other arm decides
     binary = arm_b.binary if arm_a.n == 0 else arm_a.binary
     kind: Literal["proportion", "mean"] = "proportion" if binary else "mean"
@@ -110,6 +130,7 @@ def live_summary(
         arm_b=summ_b,
         mixture_tau2=tau2_v,
         srm=srm,
+        sizing="msprt_boundary",
     )
     if arm_a.n < 2 or arm_b.n < 2:
         rec: Recommendation = "investigate_assignment" if srm.mismatch else "keep_running"
@@ -138,6 +159,8 @@ def live_summary(
             required_n_b=None,
             samples_needed_a=None,
             samples_needed_b=None,
+            fixed_horizon_n_a=None,
+            fixed_horizon_n_b=None,
             recommendation=rec,
             reasons=tuple(reasons),
         )
@@ -152,16 +175,22 @@ def live_summary(
     # power / sample size at the configured split
     baseline = arm_a.mean
     sd = math.sqrt((arm_a.var + arm_b.var) / 2.0) if kind == "mean" else None
-    req_a = req_b = need_a = need_b = None
+    req_a = req_b = need_a = need_b = fixed_a = fixed_b = None
     power_reached: float | None = None
     if kind == "mean" and not sd:
         reasons_power = "sample size unknown: the outcome has zero variance so far"
     else:
         try:
-            ss = required_sample_size(baseline, mde, alpha, power, kind=kind, sd=sd, ratio=ratio)
+            ss = sequential_sample_size(
+                baseline, mde, alpha, power, kind=kind, sd=sd, ratio=ratio, tau2=tau2_v
+            )
             req_a, req_b = ss.n_a, ss.n_b
             need_a, need_b = max(0, req_a - arm_a.n), max(0, req_b - arm_b.n)
-            power_reached = achieved_power(arm_a.n, arm_b.n, baseline, mde, alpha, kind=kind, sd=sd)
+            power_reached = sequential_power(
+                arm_a.n, arm_b.n, baseline, mde, alpha, kind=kind, sd=sd, tau2=tau2_v
+            )
+            fixed = required_sample_size(baseline, mde, alpha, power, kind=kind, sd=sd, ratio=ratio)
+            fixed_a, fixed_b = fixed.n_a, fixed.n_b
             reasons_power = ""
         except InvalidInput as exc:
             reasons_power = f"sample size unknown: {exc}"
@@ -216,8 +245,10 @@ def live_summary(
         if need_a is not None and need_b is not None and (need_a or need_b):
             more = max(need_a / split[0], need_b / split[1]) * sum(split) if (need_a or need_b) else 0
             reasons.append(
-                f"about {need_a} more in a and {need_b} more in b (~{math.ceil(more)} more in total) to "
-                f"reach {power:.0%} power for an effect of {_fmt(mde)}; power now {power_reached:.0%}"
+                f"about {need_a} more in a and {need_b} more in b (~{math.ceil(more)} more in total) for the "
+                f"always-valid rule to reach {power:.0%} power for an effect of {_fmt(mde)} (sized on the rule "
+                f"that decides; one planned look with the classic test would need {fixed_a} + {fixed_b}); "
+                f"power now {power_reached:.0%}"
             )
         elif planned_reached:
             reasons.append(
@@ -250,6 +281,8 @@ def live_summary(
         required_n_b=req_b,
         samples_needed_a=need_a,
         samples_needed_b=need_b,
+        fixed_horizon_n_a=fixed_a,
+        fixed_horizon_n_b=fixed_b,
         recommendation=rec,
         reasons=tuple(reasons),
     )
