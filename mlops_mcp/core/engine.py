@@ -76,9 +76,13 @@ class MLOps:
             name: threading.Lock() for name in ("store", "registry", "predictor", "explainers")
         }
 
-    def _part(self, name: str, build: Callable[[], T]) -> T:
+    def _part(self, name: str, build: Callable[[], T], stack: str = "ml") -> T:
+        """The part ``name``, built once; the libraries it needs are imported first (``core/stack.py``)."""
         part = self._parts.get(name)
         if part is None:
+            from mlops_mcp.core.stack import ensure
+
+            ensure(stack)
             with self._locks[name]:
                 part = self._parts.get(name)
                 if part is None:
@@ -98,7 +102,7 @@ class MLOps:
             store.migrate()
             return store
 
-        return self._part("store", build)
+        return self._part("store", build, stack="db")
 
     @property
     def registry(self) -> "Registry":
@@ -140,7 +144,7 @@ class MLOps:
 
             return ExplainerCache(maxsize=16)
 
-        return self._part("explainers", build)
+        return self._part("explainers", build, stack="shap")
 
     def close(self) -> None:
         store = self._parts.get("store")
@@ -182,7 +186,10 @@ class MLOps:
     ) -> DemoData:
         """Write the synthetic NBA dataset into ``<first data root>/<folder>`` (by default
         ``<home>/data/<folder>``); the paths returned are relative to that root, ready for ``dataset``."""
+        from mlops_mcp.core.stack import ensure
         from mlops_mcp.core.synthetic import EXCLUDE, FEATURES, LABELS, write_nba_dataset
+
+        ensure("ml")
 
         root = self.settings.data_roots[0]
         target = root / folder
@@ -390,6 +397,9 @@ class MLOps:
         """Check, persist and return one drift report (with its chart when ``plot``)."""
         from mlops_mcp.core.drift.results import DriftResult
         from mlops_mcp.core.drift.service import check_model_drift
+        from mlops_mcp.core.stack import ensure
+
+        ensure("plot" if plot else "ml")
 
         data, png = check_model_drift(
             self.registry, self.store, self.settings.data_roots, model=model, dataset=dataset, reference=reference,
@@ -435,6 +445,9 @@ class MLOps:
         result = Explanation.build(exp, **context)
         if plot:
             from mlops_mcp.core.explain.shap_engine import waterfall_png
+            from mlops_mcp.core.stack import ensure
+
+            ensure("plot")
 
             result.with_chart(waterfall_png(exp))
         return result
@@ -452,6 +465,9 @@ class MLOps:
         result = FeatureImportance.build(imp, **context)
         if plot:
             from mlops_mcp.core.explain.shap_engine import importance_png
+            from mlops_mcp.core.stack import ensure
+
+            ensure("plot")
 
             result.with_chart(importance_png(imp))
         return result
@@ -472,7 +488,9 @@ class MLOps:
         from mlops_mcp.core.feedback.labels import gather_input
         from mlops_mcp.core.feedback.labels import log_feedback as write
         from mlops_mcp.core.feedback.results import FeedbackResult
+        from mlops_mcp.core.stack import ensure
 
+        ensure("ml")
         form, chunks = gather_input(prediction_id, actual, items, dataset, self.settings.data_roots)
         data = write(self.store, self.registry, chunks, source=source, comment=comment, actor=actor, form=form)
         return FeedbackResult.model_validate(data)
@@ -501,6 +519,9 @@ class MLOps:
         check_metric(data["task"], metric)
         result = PerformanceReport.model_validate(data)
         if plot:
+            from mlops_mcp.core.stack import ensure
+
+            ensure("plot")
             result.with_chart(plot_performance(data, metric))
         return result
 
