@@ -46,16 +46,32 @@ silently dropped; a column that cannot be checked gets ``status`` "skipped" (few
 a side, unless the current side went all missing: see above) or "error" and a reason.
 """
 
-from mlops_mcp.core.drift.engine import (
-    DEFAULT_THRESHOLDS,
-    METHODS,
-    ColumnDrift,
-    DriftReport,
-    check_drift,
-    check_drift_parquet,
-    domain_classifier,
-)
-from mlops_mcp.core.drift.prepared import PreparedReference, prepare_reference
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the engine imports numpy, pandas and scipy: loaded on first use, not with the package
+    from mlops_mcp.core.drift.engine import DriftReport
+
+_LAZY = {
+    "DEFAULT_THRESHOLDS": "mlops_mcp.core.drift.engine",
+    "METHODS": "mlops_mcp.core.drift.engine",
+    "ColumnDrift": "mlops_mcp.core.drift.engine",
+    "DriftReport": "mlops_mcp.core.drift.engine",
+    "check_drift": "mlops_mcp.core.drift.engine",
+    "check_drift_parquet": "mlops_mcp.core.drift.engine",
+    "domain_classifier": "mlops_mcp.core.drift.engine",
+    "PreparedReference": "mlops_mcp.core.drift.prepared",
+    "prepare_reference": "mlops_mcp.core.drift.prepared",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -71,7 +87,7 @@ __all__ = [
 ]
 
 
-def plot_report(report: DriftReport, reference: object = None, current: object = None, top: int = 4) -> bytes:
+def plot_report(report: "DriftReport", reference: object = None, current: object = None, top: int = 4) -> bytes:
     """PNG of per-column effect sizes and the distributions of the most drifted columns."""
     from mlops_mcp.core.drift.plot import plot_report as _plot
 

@@ -8,31 +8,13 @@ Convention everywhere: arm/variant ``a`` is the incumbent (champion, control) an
 challenger; every difference is ``b - a`` in the metric's own units.
 """
 
-import math
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-import numpy as np
+from mlops_mcp.core.values import plain
 
 Verdict = Literal["a_better", "b_better", "no_significant_difference"]
 Recommendation = Literal["keep_running", "b_wins", "a_wins", "no_difference", "investigate_assignment"]
-
-
-def _plain(value: Any) -> Any:
-    """Turn a value into JSON-ready Python; NaN/inf become None because JSON cannot carry them."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
 
 
 class _ToDict:
@@ -40,7 +22,7 @@ class _ToDict:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dict of every field (nested results included)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
