@@ -228,3 +228,17 @@ def test_domain_errors_are_builtin_errors_too() -> None:
     assert isinstance(InvalidInput("x"), ValueError) and isinstance(NotFound("x"), LookupError)
     assert isinstance(Forbidden("x"), PermissionError) and isinstance(Conflict("x"), RuntimeError)
     assert str(NotFound("no model 'm'", argument="model")) == "model: no model 'm'"
+
+
+def test_one_metric_registry() -> None:
+    """The live-test metric names a tool accepts are the registry's per-row metrics, and the names
+    every part reports are the registry's."""
+    from typing import get_args
+
+    from mlops_mcp.core.experiments.readouts import LiveMetric
+    from mlops_mcp.core.experiments.stats import METRICS as STATS_METRICS
+    from mlops_mcp.core.metrics import METRICS, REPORTED
+
+    assert set(get_args(LiveMetric)) == {m.name for m in METRICS.values() if m.per_row}
+    assert set(STATS_METRICS) == set(METRICS)
+    assert all(name in METRICS for names in REPORTED.values() for name in names)

@@ -38,9 +38,15 @@ def parse_time(value: str | datetime | None, argument: str) -> datetime | None:
 
 
 def parse_duration(
-    value: str | int | float, argument: str, *, minimum: float = 1, maximum: float = 366 * 86400
+    value: str | int | float,
+    argument: str,
+    *,
+    minimum: float = 1,
+    maximum: float = 366 * 86400,
+    whole: bool = False,
 ) -> float:
-    """Seconds from '30m', '6h', '1d', '2w', '90s' or a number of seconds; bounded."""
+    """Seconds from '30m', '6h', '1d', '2w', '90s' or a number of seconds; bounded. ``whole``
+    requires a whole number of units (bucket widths: '1.5h' is refused, '90m' accepted)."""
     if isinstance(value, bool):
         match = None
     elif isinstance(value, (int, float)):
@@ -53,6 +59,8 @@ def parse_duration(
             "e.g. '30m', '6h', '1d', '7d'",
             argument=argument,
         )
+    if whole and "." in match.group(1):
+        raise InvalidInput(f"{str(value)[:40]!r}: give a whole number of units, e.g. '90m' rather than '1.5h'", argument=argument)
     seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
     if not minimum <= seconds <= maximum:
         raise InvalidInput(

@@ -20,7 +20,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.errors import Conflict, InvalidInput, listing
+from mlops_mcp.core.errors import Conflict, InvalidInput
 
 from .common import get_row, now, resolve_pair, view
 
@@ -28,24 +28,18 @@ if TYPE_CHECKING:
     from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.store import Store
 
-LIVE_METRICS = {"classification": ("accuracy", "log_loss"), "regression": ("mae", "mse")}
-DEFAULT_METRIC = {"classification": "accuracy", "regression": "mae"}
 DEFAULT_MIN_SAMPLES = 100
 DEFAULT_ACCURACY_MDE = 0.02
 RELATIVE_LOSS_MDE = 0.05
 
 
 def _metric(task: str, metric: str | None) -> str:
+    from mlops_mcp.core.metrics import LIVE_DEFAULT
+    from mlops_mcp.core.metrics import metric as registry_metric
+
     if metric is None:
-        return DEFAULT_METRIC[task]
-    name = metric.strip().lower()
-    if name not in LIVE_METRICS[task]:
-        raise InvalidInput(
-            f"'{metric}' cannot be measured per request for a {task} model; accepted: {listing(LIVE_METRICS[task])} "
-            f"(default {DEFAULT_METRIC[task]})",
-            argument="metric",
-        )
-    return name
+        return LIVE_DEFAULT[task]
+    return registry_metric(metric, task=task, per_row=True).name
 
 
 def _default_mde(registry: "Registry", model: str, version: int, metric: str) -> float:

@@ -128,11 +128,9 @@ def run(
     a, b = resolve_pair(registry, model, variant_a, variant_b, "compare two different versions")
     version_a, version_b = a.version, b.version
     if metric is not None:
-        name = stats.metric_name(metric)
-        metric_task = stats.METRICS[name][0]
-        if metric_task != a.task:
-            accepted = [m for m, (t, _) in stats.METRICS.items() if t == a.task]
-            raise InvalidInput(f"'{metric}' is a {metric_task} metric; the model is {a.task}: use {listing(accepted)}", argument="metric")
+        from mlops_mcp.core.metrics import metric as registry_metric
+
+        registry_metric(metric, task=a.task)  # names the model's task's metrics when it is not one
     has_proba = _has_proba(a) and _has_proba(b)
     name = stats.metric_name(metric) if metric is not None else default_metric(a, has_proba)
     if name in ("roc_auc", "log_loss") and not has_proba:
@@ -146,7 +144,7 @@ def run(
     frame = read_frame(path)
     if label not in frame.columns:
         argument = "target" if target else "dataset"
-        hint = "" if target else f" (the target the versions were trained on); pass target if it has another name"
+        hint = "" if target else " (the target the versions were trained on); pass target if it has another name"
         raise InvalidInput(
             f"'{path.name}' has no column '{label}'{hint}; a labeled dataset is needed. Columns: {listing(frame.columns, 40)}",
             argument=argument,

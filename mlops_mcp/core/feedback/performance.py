@@ -21,12 +21,13 @@ recent bucket with at least ``min_labeled`` labels, against the version's traini
 
 import json
 import math
-import re
 import warnings
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.errors import InvalidInput, NotFound, listing
+from mlops_mcp.core.metrics import METRICS, PRIMARY, REPORTED
+from mlops_mcp.core.times import parse_duration, parse_time
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,52 +36,12 @@ if TYPE_CHECKING:
     from mlops_mcp.core.store import Store
 
 MAX_BUCKETS = 200
-HIGHER_IS_BETTER = ("accuracy", "f1", "roc_auc", "r2")
-LOWER_IS_BETTER = ("log_loss", "rmse", "mae")
-TASK_METRICS = {
-    "classification": ("accuracy", "f1", "roc_auc", "log_loss"),
-    "regression": ("rmse", "mae", "r2"),
-}
-PRIMARY = {"classification": "accuracy", "regression": "rmse"}
-_WINDOW_RE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 # -- argument parsing -------------------------------------------------------------------------------
 def parse_window(text: str, argument: str = "window") -> int:
     """'1h', '6h', '1d', '7d', '30m', '2w' -> seconds (1 minute .. 366 days)."""
-    m = _WINDOW_RE.match(text or "") if isinstance(text, str) else None
-    if not m:
-        raise InvalidInput(
-            f"{text!r} is not a window; give a number and a unit: m (minutes), h, d or w, e.g. '1h', '6h', '1d', '7d'",
-            argument=argument,
-        )
-    seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
-    if not 60 <= seconds <= 366 * 86400:
-        raise InvalidInput(f"{text!r} is outside 1m..366d", argument=argument)
-    return seconds
-
-
-def parse_time(value: str | datetime | None, argument: str) -> datetime | None:
-    """ISO 8601 -> aware UTC datetime ('2024-03-01', '2024-03-01T12:00', '...Z', '...+02:00');
-    a time without a zone is taken as UTC."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        text = value.strip() if isinstance(value, str) else ""
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(
-                f"{value!r} is not an ISO 8601 time; e.g. '2024-03-01', '2024-03-01T18:30:00Z' or "
-                "'2024-03-01T18:30:00+01:00' (no zone = UTC)",
-                argument=argument,
-            ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return int(parse_duration(text, argument, minimum=60, whole=True))
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -308,7 +269,7 @@ def _baseline(
     except NotFound:
         return chosen, {}, None, None
     kind = version_kind(registry, name, chosen)
-    keep = TASK_METRICS.get(kind.task, ())
+    keep = REPORTED.get(kind.task, ())
     metrics = {k: round(float(v), 6) for k, v in registry.run_metrics(mv.run_id).items() if k in keep}
     return chosen, metrics, kind.task, kind.classes
 
@@ -451,11 +412,11 @@ def _degradation(
         scopes.append((f"bucket {latest['start'].isoformat()}", latest))
     checks, reasons = [], []
     for scope, figures in scopes:
-        for metric in TASK_METRICS.get(task, ()):
+        for metric in REPORTED.get(task, ()):
             live, base = figures["metrics"].get(metric), baseline.get(metric)
             if live is None or base is None:
                 continue
-            if metric in HIGHER_IS_BETTER:
+            if METRICS[metric].higher_is_better:
                 limit = base - tolerance
                 bad = live < limit
                 rule = f"below baseline {base:.4f} - {tolerance:g}"
@@ -519,7 +480,7 @@ def plot_performance(report: dict[str, Any], metric: str | None = None) -> bytes
     base = report["baseline"]["metrics"].get(metric)
     if base is not None:
         tol = report["tolerance"]
-        limit = base - tol if metric in HIGHER_IS_BETTER else base * (1 + tol)
+        limit = base - tol if METRICS[metric].higher_is_better else base * (1 + tol)
         ax.axhline(base, color="#2ca02c", ls="--", lw=1, label=f"baseline (v{report['baseline']['version']}) {base:.3f}")
         ax.axhline(limit, color="#d62728", ls=":", lw=1, label=f"degradation limit {limit:.3f}")
     for change in report["champion_changes"]:
@@ -541,7 +502,7 @@ def plot_performance(report: dict[str, Any], metric: str | None = None) -> bytes
 def check_metric(task: str, metric: str | None) -> str | None:
     if metric is None:
         return None
-    allowed = TASK_METRICS.get(task, ())
+    allowed = REPORTED.get(task, ())
     if metric not in allowed:
         raise InvalidInput(f"'{metric}' is not a {task} metric; accepted: {listing(allowed)}", argument="metric")
     return metric

@@ -8,24 +8,15 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats as sps
 
 from mlops_mcp.core.errors import InvalidInput
+from mlops_mcp.core.metrics import METRICS as _REGISTRY
 
 #: McNemar uses the exact binomial test below this many discordant pairs and the continuity-corrected
 #: chi-square at or above it: the usual rule (e.g. Rosner; statsmodels docs), where the chi-square
 #: approximation to Binomial(b + c, 1/2) is good to about two decimals of the p-value.
 EXACT_MCNEMAR_BELOW = 25
 
-#: metric name -> (task, higher_is_better)
-METRICS: dict[str, tuple[str, bool]] = {
-    "accuracy": ("classification", True),
-    "f1": ("classification", True),
-    "roc_auc": ("classification", True),
-    "log_loss": ("classification", False),
-    "rmse": ("regression", False),
-    "mse": ("regression", False),
-    "mae": ("regression", False),
-    "r2": ("regression", True),
-}
-_ALIASES = {"auc": "roc_auc", "logloss": "log_loss", "cross_entropy": "log_loss", "f1_score": "f1"}
+#: metric name -> (task, higher_is_better), from the one registry (``core/metrics.py``)
+METRICS: dict[str, tuple[str, bool]] = {m.name: (m.task, m.higher_is_better) for m in _REGISTRY.values()}
 
 #: Smallest arm before ``live_summary`` will call a winner: the normal approximations behind both
 #: the classic and the mSPRT p-value need some tens of observations per arm.

@@ -8,14 +8,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mlops_mcp.core.errors import InvalidInput
+from mlops_mcp.core.metrics import metric as registry_metric
 from mlops_mcp.core.experiments.results import (
     OfflineComparison,
     TestResult,
     Verdict,
 )
 from mlops_mcp.core.experiments.stats.common import (
-    _ALIASES,
-    METRICS,
     _as_1d,
     _check_alpha,
     _ci_text,
@@ -40,18 +39,12 @@ from mlops_mcp.core.experiments.stats.paired import (
 
 def metric_direction(metric: str) -> bool:
     """True when higher is better (accuracy, f1, roc_auc, r2), False for losses (rmse, mse, mae, log_loss)."""
-    return METRICS[metric_name(metric)][1]
+    return registry_metric(metric).higher_is_better
 
 
 def metric_name(metric: str) -> str:
-    if not isinstance(metric, str):
-        raise InvalidInput(f"must be a metric name; got {metric!r}", argument="metric")
-    name = _ALIASES.get(metric.strip().lower(), metric.strip().lower())
-    if name not in METRICS:
-        raise InvalidInput(
-            f"unknown metric '{metric}'; accepted: {', '.join(METRICS)} (auc = roc_auc)", argument="metric"
-        )
-    return name
+    """The canonical name of ``metric`` (aliases accepted); unknown names list what is accepted."""
+    return registry_metric(metric).name
 
 
 def _f1(y: NDArray[Any], pred: NDArray[Any], labels: NDArray[Any], pos_label: Any) -> float:
@@ -176,13 +169,7 @@ def compare_offline(
     name = metric_name(metric)
     if task not in ("classification", "regression"):
         raise InvalidInput(f"must be 'classification' or 'regression'; got {task!r}", argument="task")
-    metric_task, hib = METRICS[name]
-    if metric_task != task:
-        accepted = [m for m, (t, _) in METRICS.items() if t == task]
-        raise InvalidInput(
-            f"'{name}' is a {metric_task} metric; for {task} use one of {', '.join(accepted)}",
-            argument="metric",
-        )
+    hib = registry_metric(name, task=task).higher_is_better
     y = _as_1d(y_true, "y_true", numeric=(task == "regression"))
     n = len(y)
 
