@@ -242,3 +242,21 @@ def test_one_metric_registry() -> None:
     assert set(get_args(LiveMetric)) == {m.name for m in METRICS.values() if m.per_row}
     assert set(STATS_METRICS) == set(METRICS)
     assert all(name in METRICS for names in REPORTED.values() for name in names)
+
+
+async def test_served_output_schemas_accept_the_results(client: Client) -> None:
+    """tools/list serves compacted schemas (no per-field titles, type lists); they must still be
+    valid JSON Schema and accept what the tools return."""
+    import jsonschema
+
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    for tool in tools.values():
+        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        assert '"title"' not in json.dumps(tool.output_schema).replace('"title": {', "")
+    calls = [("get_server_info", {}), ("generate_demo_data", {"seasons": 2, "games_per_season": 60, "rule_change_season": 2022}),
+             ("list_models", {})]
+    for name, args in calls:
+        result = await client.call_tool(name, args)
+        assert not result.is_error, result.content
+        jsonschema.validate(result.structured_content, tools[name].output_schema)

@@ -101,7 +101,10 @@ class ToolCatalog:
                 self.ensure(name)
             built = {t.name: t for t in await self.mcp.list_tools()}
             for name in missing:
-                schemas[name] = {"input_schema": built[name].input_schema, "output_schema": built[name].output_schema}
+                schemas[name] = {
+                    "input_schema": compact_schema(built[name].input_schema),
+                    "output_schema": compact_schema(built[name].output_schema),
+                }
             self._save(schemas)
         self._schemas = schemas
         return [
@@ -182,6 +185,33 @@ class ToolCatalog:
             )
             self._arg_models[spec.name] = model
         return model
+
+
+def compact_schema(node: Any, in_properties: bool = False) -> Any:
+    """The same JSON schema, smaller: pydantic's per-field "title" keywords dropped (they repeat the
+    field name) and ``anyOf`` of plain types written as a type list (``["integer", "null"]``).
+    tools/list is read by the model on every conversation; this cuts it by about a fifth."""
+    if isinstance(node, list):
+        return [compact_schema(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if in_properties:  # keys are property names here, values schemas
+            out[key] = compact_schema(value)
+        elif key == "title" and isinstance(value, str):
+            continue
+        else:
+            out[key] = compact_schema(value, in_properties=key in ("properties", "$defs", "patternProperties"))
+    any_of = out.get("anyOf")
+    if (
+        not in_properties
+        and isinstance(any_of, list)
+        and all(isinstance(a, dict) and set(a) == {"type"} and isinstance(a["type"], str) for a in any_of)
+    ):
+        del out["anyOf"]
+        out["type"] = [a["type"] for a in any_of]
+    return out
 
 
 class CatalogMiddleware:
