@@ -2,46 +2,46 @@
 description) and one row here. Rows are in lifecycle order, which is the order tools are listed in.
 
 A new tool: write ``def verb_noun(..., ctx: Context) -> SomeResult`` in the module of its
-capability, calling one ``MLOps`` method through ``engine(ctx)``, then add its row.
+capability, calling one ``MLOps`` method through ``engine(ctx)``, then add its row. Rows name the
+function as "module:function" (imported on first call, not at start-up).
 """
 
-from mlops_mcp.tools import drift, experiments, explain, feedback, registry, server_info, serving
 from mlops_mcp.tools.spec import ALWAYS_ON, TOOLSETS, ToolSpec
 
 __all__ = ["ALWAYS_ON", "TOOLS", "TOOLSETS", "ToolSpec", "select"]
 
 TOOLS: tuple[ToolSpec, ...] = (
     # server
-    ToolSpec(server_info.get_server_info, "server", "Server info", read_only=True),
-    ToolSpec(server_info.generate_demo_data, "server", "Generate demo data (NBA games)", read_only=False, idempotent=True),
+    ToolSpec("server_info:get_server_info", "server", "Server info", read_only=True),
+    ToolSpec("server_info:generate_demo_data", "server", "Generate demo data (NBA games)", read_only=False, idempotent=True),
     # registry
-    ToolSpec(registry.train_model, "registry", "Train and register a model version", read_only=False),
-    ToolSpec(registry.register_model, "registry", "Register an existing model", read_only=False),
-    ToolSpec(registry.list_models, "registry", "List models", read_only=True),
-    ToolSpec(registry.get_model, "registry", "Get a model", read_only=True),
-    ToolSpec(registry.set_model_alias, "registry", "Promote: point an alias at a version", read_only=False, destructive=True, idempotent=True),
-    ToolSpec(registry.rollback_model, "registry", "Roll back an alias", read_only=False, destructive=True),
-    ToolSpec(registry.get_model_history, "registry", "Alias history of a model", read_only=True),
-    ToolSpec(registry.compare_model_versions, "registry", "Compare two versions", read_only=True),
+    ToolSpec("registry:train_model", "registry", "Train and register a model version", read_only=False),
+    ToolSpec("registry:register_model", "registry", "Register an existing model", read_only=False),
+    ToolSpec("registry:list_models", "registry", "List models", read_only=True),
+    ToolSpec("registry:get_model", "registry", "Get a model", read_only=True),
+    ToolSpec("registry:set_model_alias", "registry", "Promote: point an alias at a version", read_only=False, destructive=True, idempotent=True),
+    ToolSpec("registry:rollback_model", "registry", "Roll back an alias", read_only=False, destructive=True),
+    ToolSpec("registry:get_model_history", "registry", "Alias history of a model", read_only=True),
+    ToolSpec("registry:compare_model_versions", "registry", "Compare two versions", read_only=True),
     # serving
-    ToolSpec(serving.predict, "serving", "Predict", read_only=False, audit=False),
+    ToolSpec("serving:predict", "serving", "Predict", read_only=False, audit=False),
     # drift
-    ToolSpec(drift.check_drift, "drift", "Check data drift", read_only=False),
-    ToolSpec(drift.get_drift_history, "drift", "Drift history", read_only=True),
+    ToolSpec("drift:check_drift", "drift", "Check data drift", read_only=False),
+    ToolSpec("drift:get_drift_history", "drift", "Drift history", read_only=True),
     # explain
-    ToolSpec(explain.explain_prediction, "explain", "Explain a prediction", read_only=True),
-    ToolSpec(explain.get_feature_importance, "explain", "Feature importance", read_only=True),
+    ToolSpec("explain:explain_prediction", "explain", "Explain a prediction", read_only=True),
+    ToolSpec("explain:get_feature_importance", "explain", "Feature importance", read_only=True),
     # feedback
-    ToolSpec(feedback.log_feedback, "feedback", "Log feedback (ground truth)", read_only=False),
-    ToolSpec(feedback.get_model_performance, "feedback", "Model performance over time", read_only=True),
+    ToolSpec("feedback:log_feedback", "feedback", "Log feedback (ground truth)", read_only=False),
+    ToolSpec("feedback:get_model_performance", "feedback", "Model performance over time", read_only=True),
     # experiments
-    ToolSpec(experiments.run_ab_test, "experiments", "Offline A/B test on a labeled dataset", read_only=True),
-    ToolSpec(experiments.start_ab_test, "experiments", "Start a live A/B test", read_only=False),
-    ToolSpec(experiments.get_ab_test, "experiments", "Read out a live A/B test", read_only=True),
-    ToolSpec(experiments.conclude_ab_test, "experiments", "Conclude a live A/B test", read_only=False, destructive=True),
-    ToolSpec(experiments.start_shadow, "experiments", "Start a shadow deployment", read_only=False),
-    ToolSpec(experiments.get_shadow_report, "experiments", "Shadow deployment report", read_only=True),
-    ToolSpec(experiments.stop_shadow, "experiments", "Stop a shadow deployment", read_only=False),
+    ToolSpec("experiments:run_ab_test", "experiments", "Offline A/B test on a labeled dataset", read_only=True),
+    ToolSpec("experiments:start_ab_test", "experiments", "Start a live A/B test", read_only=False),
+    ToolSpec("experiments:get_ab_test", "experiments", "Read out a live A/B test", read_only=True),
+    ToolSpec("experiments:conclude_ab_test", "experiments", "Conclude a live A/B test", read_only=False, destructive=True),
+    ToolSpec("experiments:start_shadow", "experiments", "Start a shadow deployment", read_only=False),
+    ToolSpec("experiments:get_shadow_report", "experiments", "Shadow deployment report", read_only=True),
+    ToolSpec("experiments:stop_shadow", "experiments", "Stop a shadow deployment", read_only=False),
 )
 
 

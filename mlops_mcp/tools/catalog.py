@@ -95,13 +95,14 @@ class ToolCatalog:
 
     async def listing(self) -> list[MCPTool]:
         schemas = self._schemas if self._schemas is not None else self._load()
-        missing = [n for n in self.specs if n not in schemas]
+        missing = [n for n in self.specs if not _complete(schemas.get(n))]
         if missing:
             for name in missing:
                 self.ensure(name)
             built = {t.name: t for t in await self.mcp.list_tools()}
             for name in missing:
                 schemas[name] = {
+                    "description": self.specs[name].description,
                     "input_schema": compact_schema(built[name].input_schema),
                     "output_schema": compact_schema(built[name].output_schema),
                 }
@@ -111,7 +112,7 @@ class ToolCatalog:
             MCPTool(
                 name=name,
                 title=spec.title,
-                description=spec.description,
+                description=schemas[name]["description"],
                 input_schema=schemas[name]["input_schema"],
                 output_schema=schemas[name]["output_schema"],
                 annotations=spec.annotations,
@@ -212,6 +213,12 @@ def compact_schema(node: Any, in_properties: bool = False) -> Any:
         del out["anyOf"]
         out["type"] = [a["type"] for a in any_of]
     return out
+
+
+def _complete(entry: Any) -> bool:
+    return isinstance(entry, dict) and all(
+        isinstance(entry.get(k), want) for k, want in (("description", str), ("input_schema", dict), ("output_schema", dict))
+    )
 
 
 class CatalogMiddleware:

@@ -36,13 +36,15 @@ INJECTED = ("ctx", "ok")
 class ToolSpec:
     """One tool: its function and its nature, as data.
 
-    ``read_only`` tools change nothing (annotated so, kept in read-only mode); the others are
-    mutating and audited unless ``audit=False`` (``predict``: every row is already in the prediction
-    log). ``destructive`` tools also ``confirm``: they take a resolved ``ok`` parameter (elicitation)
-    and a ``confirm`` argument, and without either answer what they would do.
+    ``ref`` names the function as ``"<module in mlops_mcp.tools>:<function>"``; it is imported on
+    first use, so a server answers ``tools/list`` (from its schema cache) without importing any tool
+    module. ``read_only`` tools change nothing (annotated so, kept in read-only mode); the others
+    are mutating and audited unless ``audit=False`` (``predict``: every row is already in the
+    prediction log). ``destructive`` tools also confirm: they take a resolved ``ok`` parameter
+    (elicitation) and a ``confirm`` argument, and without either answer what they would do.
     """
 
-    fn: Callable[..., Any]
+    ref: str
     toolset: Toolset
     title: str
     read_only: bool
@@ -53,7 +55,11 @@ class ToolSpec:
 
     @property
     def name(self) -> str:
-        return self.fn.__name__
+        return self.ref.rsplit(":", 1)[1]
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return _resolve(self.ref)
 
     @property
     def audited(self) -> bool:
@@ -84,6 +90,14 @@ class ToolSpec:
         if self.confirms:
             assert "ok" in params and "confirm" in params, f"{self.name}: a destructive tool takes ok (resolved) and confirm"
         assert self.fn.__doc__, f"{self.name}: the docstring is the tool's description"
+
+
+@functools.cache
+def _resolve(ref: str) -> Callable[..., Any]:
+    import importlib
+
+    module, name = ref.split(":", 1)
+    return getattr(importlib.import_module(f"mlops_mcp.tools.{module}"), name)  # type: ignore[no-any-return]
 
 
 def to_tool_error(exc: BaseException, tool: str) -> ToolError:
