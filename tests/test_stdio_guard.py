@@ -243,6 +243,8 @@ libc.printf(b"LIBC-PRINTF unflushed\n")  # C stdio buffer, flushed by exit()
 threading.Thread(target=os.write, args=(1, b"THREAD-WRITE\n")).start()
 subprocess.run(["sh", "-c", "echo CHILD-ECHO; cat"], check=True)  # its stdin must be empty, not ours
 subprocess.run([sys.executable, "-c", "print('CHILD-PYTHON')"], check=True)
+from joblib import Parallel, delayed  # loky worker processes, as scikit-learn's n_jobs uses them
+Parallel(n_jobs=2, backend="loky")(delayed(os.write)(1, b"LOKY-WORKER\n") for _ in range(2))
 atexit.register(os.write, 1, b"ATEXIT-WRITE\n")
 atexit.register(print, "ATEXIT-PRINT")
 assert sys.stdin.read() == ""
@@ -256,7 +258,7 @@ pipes.writer.flush()
 
 def test_guard_function_routes_every_writer_to_stderr(tmp_path: Path) -> None:
     """The guard alone, in a fresh process: Python prints (buffered before and after), writes to
-    fd 1, C stdio, threads, child processes (shell and Python), atexit handlers."""
+    fd 1, C stdio, threads, child processes (shell, Python, loky workers), atexit handlers."""
     if shutil.which("sh") is None:
         pytest.skip("needs a POSIX shell")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
@@ -274,7 +276,7 @@ def test_guard_function_routes_every_writer_to_stderr(tmp_path: Path) -> None:
         '{"jsonrpc":"2.0","method":"echo","params":{"seen":1}}',
     ]
     for noise in ("PY-PRINT before", "PY-PRINT after", "PY-DUNDER-STDOUT", "FD1-WRITE", "LIBC-PRINTF",
-                  "THREAD-WRITE", "CHILD-ECHO", "CHILD-PYTHON", "ATEXIT-WRITE", "ATEXIT-PRINT"):
+                  "THREAD-WRITE", "CHILD-ECHO", "CHILD-PYTHON", "LOKY-WORKER", "ATEXIT-WRITE", "ATEXIT-PRINT"):
         assert noise in stderr, f"{noise} lost (should be on stderr): {stderr!r}"
 
 
