@@ -33,8 +33,11 @@ def start(home: Path, *args: str, **env: str) -> HttpServer:
 def serve(home: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[bytes]:
     """Run `serve` expecting it to refuse to start (a timeout means it started: the bug)."""
     return subprocess.run(
-        [sys.executable, "-m", "mlops_mcp", "serve", *args], env=server_env(home, **env), capture_output=True,
-        timeout=timeout, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "mlops_mcp", "serve", *args],
+        env=server_env(home, **env),
+        capture_output=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -47,7 +50,10 @@ async def test_probes_are_open_and_bare_while_details_need_the_token(home: Path)
             for headers in ({}, {"Host": "10.12.0.7:8765"}):
                 for path in ("/health/live", "/health/ready"):
                     answer = await http.get(path, headers=headers)
-                    assert answer.status_code == 200 and answer.json() == {"status": "ok"}, (path, answer.text)
+                    assert answer.status_code == 200 and answer.json() == {"status": "ok"}, (
+                        path,
+                        answer.text,
+                    )
                 assert (await http.head("/health/live", headers=headers)).status_code == 200
             # The detailed answer stays behind the token (and the Host check).
             assert (await http.get("/health")).status_code == 401
@@ -82,14 +88,33 @@ async def test_readiness_reports_an_unreachable_store_without_details(home: Path
 def test_empty_or_blank_token_stops_every_command(home: Path, token: str) -> None:
     """Issue 12.2: an empty token must not mean 'no authentication' on any path that reads it."""
     port = str(free_port())
-    for args in (["serve", "--http", "--host", "0.0.0.0", "--port", port], ["serve", "--http", "--port", port],
-                 ["serve"], ["db", "current"]):
-        out = subprocess.run([sys.executable, "-m", "mlops_mcp", *args], env=server_env(home, MLOPS_AUTH_TOKEN=token),
-                             capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    for args in (
+        ["serve", "--http", "--host", "0.0.0.0", "--port", port],
+        ["serve", "--http", "--port", port],
+        ["serve"],
+        ["db", "current"],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "mlops_mcp", *args],
+            env=server_env(home, MLOPS_AUTH_TOKEN=token),
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         err = out.stderr.decode()
         assert out.returncode == 2, (args, err[-1500:])
         assert "MLOPS_AUTH_TOKEN" in err and "empty" in err and "Traceback" not in err, err
         assert out.stdout == b""
+
+
+def test_empty_token_in_a_dotenv_file_stops_start_up(home: Path, tmp_path: Path) -> None:
+    """The .env file is read by the same settings validation as the environment."""
+    (tmp_path / ".env").write_text("MLOPS_AUTH_TOKEN=\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops_mcp", "serve", "--http", "--port", str(free_port())],
+        env=server_env(home), cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert out.returncode == 2 and b"MLOPS_AUTH_TOKEN" in out.stderr, out.stderr[-1500:]
 
 
 def test_token_validation_in_settings() -> None:
@@ -171,9 +196,18 @@ async def test_websocket_requests_are_guarded_too(home: Path) -> None:
     try:
         app = build_http_app(mcp, settings)
         sent: list[dict[str, Any]] = []
-        scope = {"type": "websocket", "path": "/mcp", "raw_path": b"/mcp", "query_string": b"", "scheme": "ws",
-                 "headers": [(b"host", b"127.0.0.1:8765")], "server": ("127.0.0.1", 8765), "client": ("127.0.0.1", 1),
-                 "subprotocols": [], "asgi": {"version": "3.0"}}
+        scope = {
+            "type": "websocket",
+            "path": "/mcp",
+            "raw_path": b"/mcp",
+            "query_string": b"",
+            "scheme": "ws",
+            "headers": [(b"host", b"127.0.0.1:8765")],
+            "server": ("127.0.0.1", 8765),
+            "client": ("127.0.0.1", 1),
+            "subprotocols": [],
+            "asgi": {"version": "3.0"},
+        }
 
         async def receive() -> dict[str, Any]:
             return {"type": "websocket.connect"}
@@ -204,7 +238,9 @@ async def limited(home: Path) -> AsyncIterator[httpx.AsyncClient]:
 async def test_rest_body_limit_answers_413_before_parsing(limited: httpx.AsyncClient) -> None:
     """Issue 12.5: the same limit and the same 413 as /mcp, whether the size is declared or streamed."""
     big = b"{" + b" " * (LIMIT + 10)  # not even JSON: a 413 proves the limit comes before parsing
-    declared = await limited.post("/v1/models/any/predict", content=big, headers={"Content-Type": "application/json"})
+    declared = await limited.post(
+        "/v1/models/any/predict", content=big, headers={"Content-Type": "application/json"}
+    )
     assert declared.status_code == 413, declared.text
     assert "MLOPS_MAX_REQUEST_BYTES" in declared.json()["error"]
 
@@ -214,14 +250,19 @@ async def test_rest_body_limit_answers_413_before_parsing(limited: httpx.AsyncCl
 
     streamed = await limited.post("/v1/models/any/predict", content=chunks())
     assert streamed.status_code == 413, streamed.text
-    mcp = await limited.post("/mcp", content=big, headers={"Content-Type": "application/json",
-                                                           "Accept": "application/json, text/event-stream"})
+    mcp = await limited.post(
+        "/mcp",
+        content=big,
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+    )
     assert mcp.status_code == 413
     # Just under the limit is read and parsed: an unknown model, not a size error.
     rows = [{"x": 1}] * ((LIMIT - 100) // 10)
     body = json.dumps({"rows": rows}).encode()
     assert len(body) < LIMIT
-    under = await limited.post("/v1/models/nope/predict", content=body, headers={"Content-Type": "application/json"})
+    under = await limited.post(
+        "/v1/models/nope/predict", content=body, headers={"Content-Type": "application/json"}
+    )
     assert under.status_code == 404, under.text
 
 
@@ -256,7 +297,10 @@ def _count_predictions(home: Path, model: str) -> int:
     ops = MLOps(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
     try:
         with ops.store.read() as session:
-            return int(session.scalar(select(func.count()).select_from(Prediction).where(Prediction.model == model)) or 0)
+            return int(
+                session.scalar(select(func.count()).select_from(Prediction).where(Prediction.model == model))
+                or 0
+            )
     finally:
         ops.close()
 
@@ -268,11 +312,19 @@ async def test_read_only_mode_refuses_rest_predict_unless_allowed(home: Path) ->
 
     ops = MLOps(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
     ops.generate_demo_data(seasons=2, games_per_season=80, rule_change_season=2022)
-    ops.train(model="ro", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE,
-              estimator="logistic_regression", alias="champion")
+    ops.train(
+        model="ro",
+        dataset="nba/train.parquet",
+        target="home_win",
+        exclude=EXCLUDE,
+        estimator="logistic_regression",
+        alias="champion",
+    )
     import pandas as pd
 
-    frame = pd.read_parquet(home / "data" / "nba" / "recent.parquet").drop(columns=[*EXCLUDE, "home_win"]).head(3)
+    frame = (
+        pd.read_parquet(home / "data" / "nba" / "recent.parquet").drop(columns=[*EXCLUDE, "home_win"]).head(3)
+    )
     rows = json.loads(frame.to_json(orient="records"))
     ops.close()
     refusing = HttpServer(home, "--read-only", MLOPS_AUTH_TOKEN=TOKEN)
@@ -283,7 +335,9 @@ async def test_read_only_mode_refuses_rest_predict_unless_allowed(home: Path) ->
         async with httpx.AsyncClient(timeout=60, headers=AUTH) as http:
             refused = await http.post(f"{refusing.url}/v1/models/ro/predict", json={"rows": rows})
             assert refused.status_code == 403, refused.text
-            assert refused.json()["kind"] == "forbidden" and "MLOPS_READ_ONLY_PREDICT" in refused.json()["error"]
+            assert (
+                refused.json()["kind"] == "forbidden" and "MLOPS_READ_ONLY_PREDICT" in refused.json()["error"]
+            )
             assert _count_predictions(home, "ro") == 0
             served = await http.post(f"{serving.url}/v1/models/ro/predict", json={"rows": rows})
             assert served.status_code == 200, served.text
