@@ -60,13 +60,16 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Extra Host names accepted over HTTP ('*' turns the check off)."
     )
-    http_host: str = Field(default="127.0.0.1", description="HTTP bind address (an IP address or a host name).")
+    http_host: str = Field(
+        default="127.0.0.1", description="HTTP bind address (an IP address or a host name)."
+    )
     http_port: int = Field(default=8765, ge=1, le=65535, description="HTTP port.")
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,
         le=1024**3,
-        description="Largest HTTP request body, on /mcp and the REST routes alike; larger ones get 413 before parsing.",
+        description="Largest HTTP request body, on /mcp and the REST routes alike; "
+        "larger ones get 413 before parsing.",
     )
 
     @field_validator("auth_token", mode="before")
@@ -105,7 +108,9 @@ class Settings(BaseSettings):
             try:
                 ipaddress.IPv6Address(host)
             except ValueError:
-                raise ValueError("is not an address or host name; give the port separately (--port or MLOPS_HTTP_PORT)") from None
+                raise ValueError(
+                    "is not an address or host name; give the port separately (--port or MLOPS_HTTP_PORT)"
+                ) from None
         return host
 
     @field_validator("data_roots", mode="before")
@@ -169,7 +174,8 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    secret = {name for name, field in Settings.model_fields.items() if field.annotation in (SecretStr, SecretStr | None)}
+    secret_types = (SecretStr, SecretStr | None)
+    secret = {name for name, field in Settings.model_fields.items() if field.annotation in secret_types}
     problems = []
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""

@@ -69,8 +69,8 @@ def check_bind(settings: Settings) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InvalidInput(
-            f"cannot resolve '{host}' ({reason}); give an IP address (127.0.0.1 for this machine only, 0.0.0.0 for "
-            "every interface) or a name this machine resolves (--host or MLOPS_HTTP_HOST)",
+            f"cannot resolve '{host}' ({reason}); give an IP address (127.0.0.1 for this machine only, "
+            "0.0.0.0 for every interface) or a name this machine resolves (--host or MLOPS_HTTP_HOST)",
             argument="host",
         ) from None
     addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
@@ -94,16 +94,18 @@ def check_bind(settings: Settings) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise InvalidInput(
-                    f"port {port} on {host} is in use (another server?); choose another with --port or MLOPS_HTTP_PORT",
+                    f"port {port} on {host} is in use (another server?); "
+                    "choose another with --port or MLOPS_HTTP_PORT",
                     argument="port",
                 ) from None
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise InvalidInput(
-                    f"{host} ({', '.join(sorted(addresses))}) is not an address of this machine; bind 127.0.0.1, "
-                    "0.0.0.0 or one of this machine's addresses (--host or MLOPS_HTTP_HOST)",
+                    f"{host} ({', '.join(sorted(addresses))}) is not an address of this machine; "
+                    "bind 127.0.0.1, 0.0.0.0 or one of this machine's addresses (--host or MLOPS_HTTP_HOST)",
                     argument="host",
                 ) from None
-            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}", argument="host") from None
+            reason = exc.strerror or str(exc)
+            raise InvalidInput(f"cannot listen on {host}:{port}: {reason}", argument="host") from None
 
 
 class GuardMiddleware:
@@ -255,8 +257,9 @@ def add_routes(mcp: MCPServer) -> None:
             # Each prediction is written to the prediction log: read-only mode refuses it unless told.
             return JSONResponse(
                 {
-                    "error": "the server runs in read-only mode, which refuses predictions (each one is written to "
-                    "the prediction log); the operator can allow them with MLOPS_READ_ONLY_PREDICT=true",
+                    "error": "the server runs in read-only mode, which refuses predictions (each one is "
+                    "written to the prediction log); the operator can allow them with "
+                    "MLOPS_READ_ONLY_PREDICT=true",
                     "kind": "forbidden",
                 },
                 status_code=403,
