@@ -20,9 +20,6 @@ from mcp import Client  # noqa: E402
 from mlops_mcp.core.config import Settings  # noqa: E402
 from mlops_mcp.server.app import build_server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -15,6 +15,8 @@ from mlops_mcp.core.config import Settings
 from mlops_mcp.core.synthetic import EXCLUDE as DEMO_EXCLUDE
 from mlops_mcp.server.app import build_server
 
+#: the repository's root folder
+ROOT = Path(__file__).resolve().parent.parent
 #: the demo data's non-feature columns, as a list (train_model's `exclude`)
 EXCLUDE = list(DEMO_EXCLUDE)
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -42,8 +42,16 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Folders datasets may be read from (os.pathsep- or comma-separated); default: <home>/data, then the working directory (unless it is / or ~).",
     )
-    auth_token: SecretStr | None = Field(default=None, description="Bearer token required on HTTP when set.")
+    auth_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token required on HTTP when set; empty or whitespace is a configuration error.",
+    )
     read_only: bool = Field(default=False, description="Register only read-only tools.")
+    read_only_predict: bool = Field(
+        default=False,
+        description="In read-only mode, still answer REST predictions (POST /v1/models/{name}/predict), "
+        "which write to the prediction log; off: the route answers 403.",
+    )
     log_level: LogLevel = "INFO"
     actor: str = Field(default_factory=_default_actor, description="Who the audit log names for stdio calls.")
     reference_sample_rows: int = Field(default=50_000, ge=100, description="Rows kept as a version's reference.")
@@ -52,8 +60,17 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Extra Host names accepted over HTTP ('*' turns the check off)."
     )
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8765, ge=1, le=65535)
+    http_host: str = Field(
+        default="127.0.0.1", description="HTTP bind address (an IP address or a host name)."
+    )
+    http_port: int = Field(default=8765, ge=1, le=65535, description="HTTP port.")
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Largest HTTP request body, on /mcp and the REST routes alike; "
+        "larger ones get 413 before parsing.",
+    )
     toolsets: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Toolsets to offer (comma-separated, e.g. 'registry,serving,drift'); default: all.",
@@ -63,6 +80,47 @@ class Settings(BaseSettings):
         description="Text part of tool results: a short summary (default), or the summary plus the full JSON "
         "for hosts that ignore structured content.",
     )
+
+    @field_validator("auth_token", mode="before")
+    @classmethod
+    def _check_token(cls, value: object) -> object:
+        """An empty token must not quietly mean "no authentication" (that fails open): it is an error.
+        Surrounding whitespace (a trailing newline from a secret file) is dropped."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str):
+            return value
+        token = raw.strip()
+        if not token:
+            raise ValueError(
+                "is set but empty or only whitespace, which would turn authentication off; set a real token "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))') or unset the variable"
+            )
+        if not (token.isascii() and token.isprintable()):
+            raise ValueError("must be printable ASCII (it travels in the HTTP Authorization header)")
+        return token
+
+    @field_validator("http_host", mode="before")
+    @classmethod
+    def _check_host(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        host = value.strip()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # [::1] -> ::1
+        if not host:
+            raise ValueError("is empty; give an address to bind, e.g. 127.0.0.1 (loopback) or 0.0.0.0 (all)")
+        if "/" in host or any(c.isspace() for c in host):
+            raise ValueError("is not an address or host name (no scheme, path or spaces), e.g. 127.0.0.1")
+        if ":" in host:
+            import ipaddress
+
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                raise ValueError(
+                    "is not an address or host name; give the port separately (--port or MLOPS_HTTP_PORT)"
+                ) from None
+        return host
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -124,6 +182,31 @@ DATA_ROOTS_HELP = (
     "environment, e.g. in the host's MCP configuration \"env\" block, and restart the server; "
     "or copy the file into a data root."
 )
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message names each ``MLOPS_`` variable and what to do."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """``Settings(**overrides)`` for the command line: validation errors become one readable
+    ``SettingsError`` naming the variables (never echoing a secret) instead of pydantic's dump."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    secret_types = (SecretStr, SecretStr | None)
+    secret = {name for name, field in Settings.model_fields.items() if field.annotation in secret_types}
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        shown = "" if field in secret or "input" not in error else f" (given {error['input']!r})"
+        problems.append(f"MLOPS_{field.upper()}{shown}: {message}")
+    return "; ".join(problems)
 
 
 def default_roots(home: Path) -> list[Path]:

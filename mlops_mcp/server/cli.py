@@ -7,8 +7,12 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from mlops_mcp import __version__
+
+if TYPE_CHECKING:
+    from mlops_mcp.server.stdio import ProtocolPipes
 
 
 def _configure_logging(level: str) -> None:
@@ -18,6 +22,16 @@ def _configure_logging(level: str) -> None:
     )
     for noisy in ("alembic", "mlflow", "urllib3", "httpx", "shap", "numba", "matplotlib"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range; a port is 1-65535")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default; --http for streamable HTTP)")
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; others need MLOPS_AUTH_TOKEN)")
-    serve.add_argument("--port", type=int, help="HTTP port (default 8765)")
+    serve.add_argument("--port", type=_port, help="HTTP port, 1-65535 (default 8765)")
     serve.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
     serve.add_argument("--read-only", action="store_true", help="offer only read-only tools")
     serve.add_argument(
@@ -59,35 +73,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    pipes = None
+    if args.command == "serve" and not args.http:
+        # First, before settings, logging or any library: stdout belongs to the protocol.
+        from mlops_mcp.server.stdio import guard_stdio
+
+        try:
+            pipes = guard_stdio()
+        except OSError as exc:
+            print(f"mlops-mcp: stdio mode needs the host's stdin and stdout open ({exc})", file=sys.stderr)
+            return 2
     if getattr(args, "home", None):
         os.environ["MLOPS_HOME"] = args.home
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "demo":
-        from mlops_mcp.server.demo import run_demo
+    from mlops_mcp.core.config import SettingsError
 
-        return run_demo(home=args.home, quick=args.quick)
-    if args.command == "db":
-        return _db(args)
+    try:
+        if args.command == "serve":
+            return _serve(args, pipes)
+        if args.command == "demo":
+            from mlops_mcp.server.demo import run_demo
+
+            return run_demo(home=args.home, quick=args.quick)
+        if args.command == "db":
+            return _db(args)
+    except SettingsError as exc:
+        print(f"mlops-mcp: configuration error: {exc}", file=sys.stderr)
+        return 2
     parser.error(f"unknown command {args.command}")
     return 2
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from mlops_mcp.core.config import Settings
+def _serve(args: argparse.Namespace, pipes: "ProtocolPipes | None") -> int:
+    from mlops_mcp.core.config import load_settings
     from mlops_mcp.core.errors import MLOpsError
 
     overrides: dict[str, object] = {}
     if args.read_only:
         overrides["read_only"] = True
-    if args.host:
+    if args.host is not None:
         overrides["http_host"] = args.host
-    if args.port:
+    if args.port is not None:
         overrides["http_port"] = args.port
     if args.toolsets:
         overrides["toolsets"] = args.toolsets
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = load_settings(**overrides)
     _configure_logging(settings.log_level)
+    if args.http:
+        from mlops_mcp.server.http import check_bind
+
+        try:
+            check_bind(settings)  # before building anything: a bad bind fails fast and clearly
+        except MLOpsError as exc:
+            print(f"mlops-mcp: {exc}", file=sys.stderr)
+            return 2
     from mlops_mcp.server.app import build_server
 
     try:
@@ -104,14 +142,17 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"mlops-mcp: {exc}", file=sys.stderr)
             return 2
         return 0
-    mcp.run("stdio")
+    from mlops_mcp.server.stdio import serve_stdio
+
+    assert pipes is not None  # main() guards stdio before anything else runs
+    serve_stdio(mcp, pipes)
     return 0
 
 
 def _db(args: argparse.Namespace) -> int:
-    from mlops_mcp.core.config import Settings
+    from mlops_mcp.core.config import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     _configure_logging(settings.log_level)
     from mlops_mcp.core.config import mask_url
     from mlops_mcp.core.store import Store

@@ -1,14 +1,28 @@
-"""Streamable HTTP: the MCP endpoint at ``/mcp``, ``GET /health``, guarded by Host/Origin checks
-(DNS-rebinding protection) and, when ``MLOPS_AUTH_TOKEN`` is set, a bearer token on every request.
+"""Streamable HTTP: the MCP endpoint at ``/mcp``, health answers and the REST prediction route,
+guarded by Host/Origin checks (DNS-rebinding protection) and, when ``MLOPS_AUTH_TOKEN`` is set, a
+bearer token on every request.
 
-Binding anywhere but loopback without a token is refused: an MCP server that can retrain and
-promote models must not be open to a network by accident.
+Routes:
+- ``GET /health/live``: liveness, always ``{"status": "ok"}``; open (no token, no Host check) so that
+  load balancers and Kubernetes probes can call it; it carries no data and touches nothing.
+- ``GET /health/ready``: readiness, ``{"status": "ok"}`` or 503 ``{"status": "unavailable"}`` when the
+  store does not answer; open like liveness, nothing else in it.
+- ``GET /health``: the detailed answer (version, store, read-only mode), behind the guard.
+- ``POST /mcp``: MCP; ``POST /v1/models/{name}/predict``: REST predictions for applications.
+
+Start-up refuses what would fail open or fail late: a bind that needs a token and has none (any
+address that is not loopback), ``MLOPS_ALLOWED_HOSTS='*'`` without a token, a host that does not
+resolve or is not this machine's, a port in use.
 """
 
+import errno
 import functools
 import hmac
+import ipaddress
 import json
 import logging
+import socket
+import time
 from typing import Any
 
 import anyio
@@ -21,11 +35,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlops_mcp import __version__
 from mlops_mcp.core.config import Settings
-from mlops_mcp.core.errors import Forbidden
+from mlops_mcp.core.errors import Forbidden, InvalidInput
 
 log = logging.getLogger("mlops_mcp.http")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Bare answers without data, open to probes: no token, no Host/Origin check, GET and HEAD only.
+PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
+READY_CACHE_SECONDS = 1.0  # unauthenticated readiness probes cannot make the store work harder than this
 
 
 def allowed_hosts(settings: Settings) -> list[str]:
@@ -39,16 +56,61 @@ def allowed_hosts(settings: Settings) -> list[str]:
 
 
 def check_bind(settings: Settings) -> None:
-    if settings.http_host not in LOOPBACK and settings.auth_token is None:
+    """Refuse, before anything is built, a bind that would fail open or fail late.
+
+    The address is resolved the way uvicorn binds it (IPv6 when the host has a ':', else IPv4):
+    a token is required unless every address it resolves to is loopback (so ``127.0.0.2`` needs
+    none, ``0.0.0.0`` and a LAN name do), then a trial bind turns "in use" and "not this machine's"
+    into clear errors instead of a traceback after start-up."""
+    host, port = settings.http_host, settings.http_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InvalidInput(
+            f"cannot resolve '{host}' ({reason}); give an IP address (127.0.0.1 for this machine only, "
+            "0.0.0.0 for every interface) or a name this machine resolves (--host or MLOPS_HTTP_HOST)",
+            argument="host",
+        ) from None
+    addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
+    loopback = bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    if settings.auth_token is None and not loopback:
         raise Forbidden(
-            f"refusing to listen on {settings.http_host} without a token: set MLOPS_AUTH_TOKEN "
+            f"refusing to listen on {host} without a token: set MLOPS_AUTH_TOKEN "
             "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1",
             argument="host",
         )
+    if settings.auth_token is None and "*" in settings.allowed_hosts:
+        raise Forbidden(
+            "MLOPS_ALLOWED_HOSTS='*' turns DNS-rebinding protection off, so any web page could drive this "
+            "server through a browser: set MLOPS_AUTH_TOKEN too, or list the host names instead of '*'",
+            argument="allowed_hosts",
+        )
+    with socket.socket(family, socket.SOCK_STREAM) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            trial.bind(infos[0][4])
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InvalidInput(
+                    f"port {port} on {host} is in use (another server?); "
+                    "choose another with --port or MLOPS_HTTP_PORT",
+                    argument="port",
+                ) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise InvalidInput(
+                    f"{host} ({', '.join(sorted(addresses))}) is not an address of this machine; "
+                    "bind 127.0.0.1, 0.0.0.0 or one of this machine's addresses (--host or MLOPS_HTTP_HOST)",
+                    argument="host",
+                ) from None
+            reason = exc.strerror or str(exc)
+            raise InvalidInput(f"cannot listen on {host}:{port}: {reason}", argument="host") from None
 
 
 class GuardMiddleware:
-    """Host/Origin check (421/403) then bearer token (401) for every HTTP request."""
+    """Host/Origin check (421/403) then bearer token (401) for every HTTP and websocket request,
+    except the bare probes (``PROBE_PATHS``), which carry no data."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -57,30 +119,39 @@ class GuardMiddleware:
         self.any_host = "*" in self.hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):  # lifespan
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        if kind == "http" and scope["path"] in PROBE_PATHS and scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(Headers(scope=scope))
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal[1][:120]})
+        else:
+            status, text, extra = refusal
+            await _plain(status, text, send, extra=extra)
+
+    def refusal(self, headers: Headers) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         host = headers.get("host", "")
         if not self.any_host and _hostname(host) not in self.hosts:
-            await _plain(421, f"Invalid Host header: {host!r}", send)
-            return
+            return 421, f"Invalid Host header: {host!r}", []
         origin = headers.get("origin")
         if origin and not self.any_host and _hostname(origin.split("://", 1)[-1]) not in self.hosts:
-            await _plain(403, f"Invalid Origin header: {origin!r}", send)
-            return
+            return 403, f"Invalid Origin header: {origin!r}", []
         if self.token is not None:
             auth = headers.get("authorization", "")
             given = auth[7:].strip().encode() if auth[:7].lower() == "bearer " else b""
             if not given or not hmac.compare_digest(given, self.token):
-                await _plain(
+                return (
                     401,
                     "Unauthorized: send 'Authorization: Bearer <MLOPS_AUTH_TOKEN>'",
-                    send,
-                    extra=[(b"www-authenticate", b'Bearer realm="mlops-mcp"')],
+                    [(b"www-authenticate", b'Bearer realm="mlops-mcp"')],
                 )
-                return
-        await self.app(scope, receive, send)
+        return None
 
 
 def _hostname(host: str) -> str:
@@ -97,18 +168,80 @@ async def _plain(status: int, text: str, send: Send, extra: list[tuple[bytes, by
     await send({"type": "http.response.body", "body": body})
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (``BodyTooLarge``) as soon as it is known to exceed ``limit``: from
+    Content-Length before reading anything, else by counting the streamed (chunked) bytes. ``ValueError``
+    for a Content-Length that is not a number."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ValueError(f"Content-Length {declared!r} is not a number")
+        if int(declared) > limit:
+            raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise BodyTooLarge
+        body.extend(chunk)
+    return bytes(body)
+
+
+class Readiness:
+    """Store reachability for the open readiness probe: one ping at a time, reused for a second, so
+    that unauthenticated probes cannot load the store."""
+
+    def __init__(self, ping: Any) -> None:
+        self.ping = ping
+        self.lock = anyio.Lock()
+        self.checked_at = -float("inf")
+        self.reachable = False
+
+    async def __call__(self) -> bool:
+        async with self.lock:
+            if time.monotonic() - self.checked_at > READY_CACHE_SECONDS:
+                self.reachable = await anyio.to_thread.run_sync(self.ping)
+                self.checked_at = time.monotonic()
+            return self.reachable
+
+
 def add_routes(mcp: MCPServer) -> None:
     """Plain HTTP routes beside /mcp (they share the guard and the engine)."""
     ops = mcp.ops  # type: ignore[attr-defined]
+    settings: Settings = ops.settings
+
+    def store_reachable() -> bool:
+        # ops.store is built (and migrated) on first use: a store that is down at start-up raises here.
+        try:
+            return bool(ops.store.ping())
+        except Exception as exc:
+            log.warning("store unreachable: %s", exc)
+            return False
+
+    readiness = Readiness(store_reachable)
+
+    @mcp.custom_route("/health/live", methods=["GET"])
+    async def live(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @mcp.custom_route("/health/ready", methods=["GET"])
+    async def ready(request: Request) -> Response:
+        if await readiness():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unavailable"}, status_code=503)
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:
-        reachable = await anyio.to_thread.run_sync(ops.store.ping)
+        reachable = await anyio.to_thread.run_sync(store_reachable)
         body: dict[str, Any] = {
             "status": "ok" if reachable else "degraded",
             "version": __version__,
             "store_reachable": reachable,
-            "read_only": ops.settings.read_only,
+            "read_only": settings.read_only,
+            "read_only_predict": settings.read_only_predict,
         }
         return JSONResponse(body, status_code=200 if reachable else 503)
 
@@ -120,10 +253,34 @@ def add_routes(mcp: MCPServer) -> None:
         """
         from mlops_mcp.core.errors import MLOpsError
 
+        if settings.read_only and not settings.read_only_predict:
+            # Each prediction is written to the prediction log: read-only mode refuses it unless told.
+            return JSONResponse(
+                {
+                    "error": "the server runs in read-only mode, which refuses predictions (each one is "
+                    "written to the prediction log); the operator can allow them with "
+                    "MLOPS_READ_ONLY_PREDICT=true",
+                    "kind": "forbidden",
+                },
+                status_code=403,
+            )
         name = request.path_params["name"]
         try:
-            body = await request.json()
-        except Exception:
+            raw = await read_body(request, settings.max_request_bytes)
+        except BodyTooLarge:
+            return JSONResponse(
+                {
+                    "error": f"request body too large: the limit is {settings.max_request_bytes} bytes "
+                    "(MLOPS_MAX_REQUEST_BYTES); send fewer rows per request",
+                    "kind": "too_large",
+                },
+                status_code=413,
+            )
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        try:
+            body = json.loads(raw)
+        except ValueError:
             return JSONResponse({"error": "body must be JSON: {\"rows\": [{...}]}"}, status_code=400)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be a JSON object with 'rows'"}, status_code=400)
@@ -157,7 +314,12 @@ def build_http_app(mcp: MCPServer, settings: Settings) -> ASGIApp:
         allowed_origins=[f"{scheme}://{h}:*" for h in hosts for scheme in ("http", "https")]
         + [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")],
     )
-    app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=settings.http_host)
+    app = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=security,
+        host=settings.http_host,
+        max_request_body_size=settings.max_request_bytes,
+    )
     return GuardMiddleware(app, settings)
 
 
