@@ -21,7 +21,9 @@ class Explanation(BaseModel):
     prediction: Scalar = Field(description="what the model predicts: class label or value")
     probability: float | None = Field(description="P(explained_class) for classifiers")
     explained_class: Scalar | None
-    output_space: str = Field(description="probability, log_odds or raw: the units of base_value, shap and output_value")
+    output_space: str = Field(
+        description="probability, log_odds, raw or class_indicator: the units of base_value, shap and output_value"
+    )
     output_description: str
     base_value: float = Field(description="the average output over the background (reference) rows")
     output_value: float = Field(description="base_value + sum of all contributions")
@@ -32,6 +34,11 @@ class Explanation(BaseModel):
     explainer_detail: str
     approximation: str | None = Field(description="set when an approximation was used, saying which and why")
     additivity_error: float
+    grouping: str = Field(
+        description="whole_columns: a categorical column's value is its Shapley value as one player; "
+        "sum_of_one_hot_parts: the sum of its one-hot parts' values (tree explainers)"
+    )
+    background_rows: int = Field(description="rows base_value averages over (0: the model's own training cover)")
 
 
 class Importance(BaseModel):
@@ -50,6 +57,8 @@ class FeatureImportance(BaseModel):
     explainer: str
     explainer_detail: str
     approximation: str | None
+    grouping: str = Field(description="whole_columns or sum_of_one_hot_parts (see explain_prediction)")
+    background_rows: int
 
 
 def register(r: Registrar) -> None:
@@ -71,7 +80,8 @@ def register(r: Registrar) -> None:
         (probability, log_odds or raw: stated), and the top_k contributions per ORIGINAL column
         (one-hot parts summed back), each with the row's value, plus the sum of the rest:
         base_value + contributions + rest = output_value. Explainer: exact TreeSHAP for tree
-        ensembles, linear for linear models, permutation otherwise (reported with any approximation).
+        ensembles, linear for linear models, permutation over the raw columns for any other model
+        (a notebook's estimator or pipeline, a pyfunc), reported with any approximation.
         Example: explain_prediction(model="nba-win", prediction_id="9f2c...", plot=true).
         """
         exp, ctx = ops.explain(model, row=row, prediction_id=prediction_id, top_k=top_k)
@@ -79,7 +89,7 @@ def register(r: Registrar) -> None:
         result = Explanation(**ctx, **{k: v for k, v in data.items() if k in Explanation.model_fields and k not in ctx})
         png = None
         if plot:
-            from mlops_mcp.core.explain.shap_engine import waterfall_png
+            from mlops_mcp.core.explain.plot import waterfall_png
 
             png = waterfall_png(exp)
         return with_image(result, png)
@@ -99,7 +109,7 @@ def register(r: Registrar) -> None:
         result = FeatureImportance(**ctx, **{k: v for k, v in data.items() if k in FeatureImportance.model_fields and k not in ctx})
         png = None
         if plot:
-            from mlops_mcp.core.explain.shap_engine import importance_png
+            from mlops_mcp.core.explain.plot import importance_png
 
             png = importance_png(imp)
         return with_image(result, png)
