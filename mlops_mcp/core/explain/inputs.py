@@ -142,10 +142,12 @@ class RawInputs:
         self.tables: tuple[np.ndarray, ...] = tuple(np.array([_MISSING], dtype=object) for _ in self.cat_cols)
         self.lookups: list[dict[Any, int]] = [{_MISSING: 0} for _ in self.cat_cols]
         self.one_hot = False
-        #: a bare estimator on numeric columns sees Z itself: tree and linear explainers apply
-        self.estimator = model if (not self.cat_cols and _is_bare_sklearn(model)) else None
         names = getattr(model, "feature_names_in_", None)
         self._names = [str(n) for n in names] if names is not None else None
+        #: a bare estimator on numeric columns sees Z itself: tree and linear explainers apply
+        #: (only when it was fitted on these columns in this order, so no column is mislabelled)
+        same_columns = self._names is None or self._names == self.features
+        self.estimator = model if (not self.cat_cols and same_columns and _is_bare_sklearn(model)) else None
 
     def prepare(self, background: pd.DataFrame) -> None:
         """Category tables from the background rows (values sorted as strings, missing last)."""

@@ -873,10 +873,6 @@ def _describe(space: OutputSpace, entry: _Entry, explained_class: Any | None) ->
     return "the model's prediction"
 
 
-def _encode_row(entry: _Entry, row: pd.DataFrame | dict[str, Any], schema: FeatureSchema) -> Encoded:
-    if isinstance(row, dict):
-        return entry.inputs.encode_record(coerce_record(row, schema))
-    return entry.inputs.encode(coerce_features(row, schema, argument="row"))
 
 
 def _model_input(entry: _Entry, enc: Encoded) -> Any:
@@ -887,20 +883,21 @@ def _model_input(entry: _Entry, enc: Encoded) -> Any:
     return entry.inputs.decode(enc.z, enc.tables)
 
 
-def _check_row(row: Any, schema: FeatureSchema) -> Callable[[], pd.DataFrame]:
-    """Validate the row's shape and columns; return how to get it as a coerced frame."""
+def _checked_row(row: Any, schema: FeatureSchema) -> tuple[list[Any] | pd.DataFrame, Callable[[], pd.DataFrame]]:
+    """The row checked and typed (refused before any model work): its values (a dict row, the
+    hot path) or coerced frame, and how to get it as a coerced frame (to build an explainer)."""
     if isinstance(row, dict):
         from mlops_mcp.core.serving import check_columns
 
         check_columns([row], schema.features, argument="row")
-        coerce_record(row, schema)  # refuse bad values before any model work
-        return lambda: coerce_features(pd.DataFrame.from_records([row], columns=schema.features), schema, argument="row")
+        values = coerce_record(row, schema)
+        return values, lambda: coerce_features(pd.DataFrame.from_records([row], columns=schema.features), schema, argument="row")
     if not isinstance(row, pd.DataFrame):
         raise InvalidInput(f"give one row as an object of column: value, got {type(row).__name__}", argument="row")
     raw = coerce_features(row, schema, argument="row")
     if len(raw) != 1:
         raise InvalidInput(f"explain one row at a time, got {len(raw)}", argument="row")
-    return lambda: raw
+    return raw, lambda: raw
 
 
 def explain_row(
@@ -937,11 +934,11 @@ def explain_row(
     """
     started = time.perf_counter()
     _check_top_k(top_k)
-    as_frame = _check_row(row, schema)
+    checked, as_frame = _checked_row(row, schema)
     entry = _entry(model, schema, background, cache, cache_key, probe=as_frame)
     method = entry.row_method
     answer = entry.answer
-    enc = _encode_row(entry, row, schema)
+    enc = entry.inputs.encode_record(checked) if isinstance(checked, list) else entry.inputs.encode(checked)
     phi, base, note = _run(method, enc, ROW_BUDGET_S if time_budget_s is None else time_budget_s)
     explained_class = None
     probability = None
