@@ -41,7 +41,9 @@ def _ms(t: Timing) -> list[str]:
     return [f"{t.median * 1000:.2f}", f"{t.low * 1000:.2f}", f"{t.high * 1000:.2f}"]
 
 
-def interleaved(cases: dict[str, Callable[[], object]], runs: int = RUNS, warmup: int = 3) -> dict[str, Timing]:
+def interleaved(
+    cases: dict[str, Callable[[], object]], runs: int = RUNS, warmup: int = 3
+) -> dict[str, Timing]:
     """Time several cases round-robin (one call of each per round), so that on a shared, noisy
     machine every case sees the same load and their ratios mean something."""
     for fn in cases.values():
@@ -56,7 +58,9 @@ def interleaved(cases: dict[str, Callable[[], object]], runs: int = RUNS, warmup
     return {name: Timing(statistics.median(t), min(t), max(t), runs) for name, t in times.items()}
 
 
-async def interleaved_async(cases: dict[str, Callable[[], Any]], runs: int = RUNS, warmup: int = 3) -> dict[str, Timing]:
+async def interleaved_async(
+    cases: dict[str, Callable[[], Any]], runs: int = RUNS, warmup: int = 3
+) -> dict[str, Timing]:
     """:func:`interleaved` where some cases are coroutine functions (MCP client calls)."""
     import inspect
 
@@ -85,7 +89,6 @@ def _once(fn: Callable[[], object]) -> float:
 
 
 def multiclass_section() -> None:
-    import numpy as np
     import pandas as pd
     import shap
 
@@ -108,31 +111,50 @@ def multiclass_section() -> None:
 
     def previous(row: pd.DataFrame) -> Any:  # what the engine did before: permutation over the columns
         explainer = shap.PermutationExplainer(
-            lambda z: model.predict_proba(encoder.transform(z)), shap.maskers.Independent(z_bg, max_samples=100), seed=0
+            lambda z: model.predict_proba(encoder.transform(z)),
+            shap.maskers.Independent(z_bg, max_samples=100),
+            seed=0,
         )
-        return explainer(encoder.encode(coerce_features(row, schema)), max_evals=10 * (2 * len(schema.features) + 1), silent=True)
+        return explainer(
+            encoder.encode(coerce_features(row, schema)),
+            max_evals=10 * (2 * len(schema.features) + 1),
+            silent=True,
+        )
 
     shap_first = _once(lambda: previous(rows[0]))
     shap_warm = measure(lambda: previous(rows[1]), runs=max(3, RUNS // 10))
     cache = ExplainerCache()
     engine_first = _once(lambda: explain_row(pipe, schema, rows[0], background, cache=cache, cache_key="m"))
     it = iter(rows * 50)
-    engine_warm = measure(lambda: explain_row(pipe, schema, next(it), background, cache=cache, cache_key="m"), runs=RUNS)
+    engine_warm = measure(
+        lambda: explain_row(pipe, schema, next(it), background, cache=cache, cache_key="m"), runs=RUNS
+    )
     exp = explain_row(pipe, schema, rows[2], background, cache=cache, cache_key="m")
     print(
         table(
             "multi-class GradientBoostingClassifier (3 classes x 100 trees): one row (ms)",
             ["how", "first row (builds)", "warm median", "min", "max"],
             [
-                ["engine: exact Tree SHAP on per-class margins", f"{engine_first * 1000:.1f}", *_ms(engine_warm)],
-                ["before: shap.PermutationExplainer (numba compile on first call)", f"{shap_first * 1000:.1f}", *_ms(shap_warm)],
+                [
+                    "engine: exact Tree SHAP on per-class margins",
+                    f"{engine_first * 1000:.1f}",
+                    *_ms(engine_warm),
+                ],
+                [
+                    "before: shap.PermutationExplainer (numba compile on first call)",
+                    f"{shap_first * 1000:.1f}",
+                    *_ms(shap_warm),
+                ],
             ],
         )
     )
-    print(f"engine: {exp.explainer} / {exp.output_space}, approximation: {exp.approximation or 'none'}; {exp.explainer_detail}")
+    print(
+        f"engine: {exp.explainer} / {exp.output_space}, approximation: {exp.approximation or 'none'}; {exp.explainer_detail}"
+    )
 
 
 def black_box_section() -> None:
+    import numpy as np
     import pandas as pd
     import shap
     from sklearn.compose import make_column_transformer
@@ -158,25 +180,37 @@ def black_box_section() -> None:
     cache = ExplainerCache()
     first = _once(lambda: explain_row(pipe, schema, rows[0], background, cache=cache, cache_key="p"))
     it = iter(rows * 20)
-    warm = measure(lambda: explain_row(pipe, schema, next(it), background, cache=cache, cache_key="p"), runs=max(5, RUNS // 5))
+    warm = measure(
+        lambda: explain_row(pipe, schema, next(it), background, cache=cache, cache_key="p"),
+        runs=max(5, RUNS // 5),
+    )
 
     codes = {c: {t: i for i, t in enumerate(sorted(frame[c].unique()))} for c in teams}
     names = {c: sorted(frame[c].unique()) for c in teams}
 
     def code(f: pd.DataFrame) -> Any:
-        import numpy as np
-
-        return np.column_stack([f[c].map(codes[c]) if c in codes else f[c] for c in schema.features]).astype(float)
+        return np.column_stack([f[c].map(codes[c]) if c in codes else f[c] for c in schema.features]).astype(
+            float
+        )
 
     def model(z: Any) -> Any:
-        import numpy as np
-
-        decoded = pd.DataFrame({c: (np.asarray(names[c], dtype=object)[z[:, j].astype(int)] if c in names else z[:, j]) for j, c in enumerate(schema.features)})
+        decoded = pd.DataFrame(
+            {
+                c: (np.asarray(names[c], dtype=object)[z[:, j].astype(int)] if c in names else z[:, j])
+                for j, c in enumerate(schema.features)
+            }
+        )
         return pipe.predict_proba(decoded)[:, 1]
 
-    direct = shap.PermutationExplainer(model, shap.maskers.Independent(code(background.sample(n=100, random_state=0)), max_samples=100), seed=0)
+    direct = shap.PermutationExplainer(
+        model,
+        shap.maskers.Independent(code(background.sample(n=100, random_state=0)), max_samples=100),
+        seed=0,
+    )
     it2 = iter(rows * 20)
-    shap_warm = measure(lambda: direct(code(next(it2)), max_evals=10 * 27, silent=True), runs=max(3, RUNS // 10))
+    shap_warm = measure(
+        lambda: direct(code(next(it2)), max_evals=10 * 27, silent=True), runs=max(3, RUNS // 10)
+    )
     exp = explain_row(pipe, schema, rows[3], background, cache=cache, cache_key="p")
     print(
         table(
@@ -217,29 +251,46 @@ def standard_section() -> Callable[[], object]:
     key = ("nba-win", 1)
     cache = ExplainerCache()
     first = explain_row(pipe, schema, next(rows), reference, cache=cache, cache_key=key)
-    kept_prob = shap.TreeExplainer(model, data=background_t, model_output="probability", feature_perturbation="interventional")
+    kept_prob = shap.TreeExplainer(
+        model, data=background_t, model_output="probability", feature_perturbation="interventional"
+    )
     kept_logit = shap.TreeExplainer(model)
 
     row_cases: dict[tuple[str, str], Callable[[], object]] = {
         ("shap direct, explainer kept, transformed row", "probability"): lambda: kept_prob(next(xs)),
-        ("shap direct, explainer kept, + preprocess.transform", "probability"): lambda: kept_prob(pre.transform(next(rows))),
-        ("engine, warm, row as dict (the service's path)", first.output_space):
-            lambda: explain_row(pipe, schema, next(dicts), None, cache=cache, cache_key=key),
-        ("engine, warm, row as one-row DataFrame", first.output_space):
-            lambda: explain_row(pipe, schema, next(rows), None, cache=cache, cache_key=key),
+        ("shap direct, explainer kept, + preprocess.transform", "probability"): lambda: kept_prob(
+            pre.transform(next(rows))
+        ),
+        ("engine, warm, row as dict (the service's path)", first.output_space): lambda: explain_row(
+            pipe, schema, next(dicts), None, cache=cache, cache_key=key
+        ),
+        ("engine, warm, row as one-row DataFrame", first.output_space): lambda: explain_row(
+            pipe, schema, next(rows), None, cache=cache, cache_key=key
+        ),
         ("shap direct, explainer kept, transformed row", "log_odds"): lambda: kept_logit(next(xs)),
-        ("shap direct, explainer kept, + preprocess.transform", "log_odds"): lambda: kept_logit(pre.transform(next(rows))),
+        ("shap direct, explainer kept, + preprocess.transform", "log_odds"): lambda: kept_logit(
+            pre.transform(next(rows))
+        ),
     }
     timed = interleaved({f"{name}|{space}": fn for (name, space), fn in row_cases.items()})
     timings = {tuple(k.split("|")): t for k, t in timed.items()}
     timings[("engine, cold (builds its explainer)", first.output_space)] = measure(
-        lambda: explain_row(pipe, schema, next(rows), reference), runs=max(5, RUNS // 10))
+        lambda: explain_row(pipe, schema, next(rows), reference), runs=max(5, RUNS // 10)
+    )
     timings[("shap direct, explainer built per call, + transform", "probability")] = measure(
-        lambda: shap.TreeExplainer(model, data=background_t, model_output="probability", feature_perturbation="interventional")(pre.transform(next(rows))),
-        runs=max(5, RUNS // 5))
+        lambda: shap.TreeExplainer(
+            model, data=background_t, model_output="probability", feature_perturbation="interventional"
+        )(pre.transform(next(rows))),
+        runs=max(5, RUNS // 5),
+    )
     out = [[name, space, *_ms(t)] for (name, space), t in timings.items()]
-    print(table("explain one row of the standard pipeline: GradientBoostingClassifier(200 trees), NBA games (ms)",
-                ["how", "space", "median", "min", "max"], out))
+    print(
+        table(
+            "explain one row of the standard pipeline: GradientBoostingClassifier(200 trees), NBA games (ms)",
+            ["how", "space", "median", "min", "max"],
+            out,
+        )
+    )
     engine = timings[("engine, warm, row as dict (the service's path)", "probability")]
     direct = timings[("shap direct, explainer kept, transformed row", "probability")]
     with_pre = timings[("shap direct, explainer kept, + preprocess.transform", "probability")]
@@ -252,16 +303,33 @@ def standard_section() -> Callable[[], object]:
     imp = global_importance(pipe, schema, sample, reference, cache=cache, cache_key=key)
     multi = []
     for name, space, fn, runs in [
-        ("engine (cached explainer)", imp.output_space, lambda: global_importance(pipe, schema, sample, reference, cache=cache, cache_key=key), max(3, RUNS // 6)),
-        ("shap direct, explainer kept, + transform", "log_odds", lambda: kept_logit(pre.transform(sample)), max(3, RUNS // 6)),
-        ("shap direct, explainer kept, + transform", "probability", lambda: kept_prob(pre.transform(sample)), 2),
+        (
+            "engine (cached explainer)",
+            imp.output_space,
+            lambda: global_importance(pipe, schema, sample, reference, cache=cache, cache_key=key),
+            max(3, RUNS // 6),
+        ),
+        (
+            "shap direct, explainer kept, + transform",
+            "log_odds",
+            lambda: kept_logit(pre.transform(sample)),
+            max(3, RUNS // 6),
+        ),
+        (
+            "shap direct, explainer kept, + transform",
+            "probability",
+            lambda: kept_prob(pre.transform(sample)),
+            2,
+        ),
     ]:
         t = measure(fn, runs=runs)
         multi.append([name, space, f"{t.median:.3f}", f"{t.low:.3f}", f"{t.high:.3f}"])
     print(table("global importance on 1,000 rows (s)", ["how", "space", "median", "min", "max"], multi))
     g = float(multi[0][2])
     print(f"global budget (1,000 rows, at most 1 s): {'meets' if g <= 1.0 else 'MISSES'} ({g:.3f} s)")
-    print(f"engine choices: row = {first.explainer} / {first.output_space} ({first.explainer_detail}); global = {imp.explainer} / {imp.output_space}")
+    print(
+        f"engine choices: row = {first.explainer} / {first.output_space} ({first.explainer_detail}); global = {imp.explainer} / {imp.output_space}"
+    )
     return lambda: kept_prob(next(xs))
 
 
@@ -282,8 +350,14 @@ def server_section(direct_fn: Callable[[], object]) -> None:
     ops = server.ops
     try:
         ops.generate_demo_data()
-        ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE, alias="champion",
-                  params={"n_estimators": 200})
+        ops.train(
+            model="nba-win",
+            dataset="nba/train.parquet",
+            target="home_win",
+            exclude=EXCLUDE,
+            alias="champion",
+            params={"n_estimators": 200},
+        )
         recent = pd.read_parquet(ops.settings.data_roots[0] / "nba" / "recent.parquet")
         records = json.loads(recent.drop(columns=EXCLUDE + ["home_win"]).head(100).to_json(orient="records"))
         position = [0]
@@ -297,6 +371,7 @@ def server_section(direct_fn: Callable[[], object]) -> None:
         loaded = registry.load(mv)
         key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0))
         ops.explain("nba-win", row=row())  # builds and caches the explainer
+
         async def timed() -> dict[str, Timing]:
             async with Client(server) as client:
 
@@ -311,20 +386,32 @@ def server_section(direct_fn: Callable[[], object]) -> None:
                 return await interleaved_async(
                     {
                         "shap direct, explainer kept, transformed row (as above)": direct_fn,
-                        "engine (explain_row, dict row, cached explainer)":
-                            lambda: explain_row(loaded.model, loaded.schema, row(), None, cache=ops.explainers, cache_key=key),
-                        "registry: resolve 'nba-win' (MLflow alias lookup)": lambda: registry.resolve(ModelRef.parse("nba-win")),
-                        "registry: version 'nba-win/1' (MLflow lookup)": lambda: registry.version("nba-win", 1),
+                        "engine (explain_row, dict row, cached explainer)": lambda: explain_row(
+                            loaded.model, loaded.schema, row(), None, cache=ops.explainers, cache_key=key
+                        ),
+                        "registry: resolve 'nba-win' (MLflow alias lookup)": lambda: registry.resolve(
+                            ModelRef.parse("nba-win")
+                        ),
+                        "registry: version 'nba-win/1' (MLflow lookup)": lambda: registry.version(
+                            "nba-win", 1
+                        ),
                         "service: MLOps.explain('nba-win', row)": lambda: ops.explain("nba-win", row=row()),
-                        "service: MLOps.explain('nba-win/1', row)": lambda: ops.explain("nba-win/1", row=row()),
+                        "service: MLOps.explain('nba-win/1', row)": lambda: ops.explain(
+                            "nba-win/1", row=row()
+                        ),
                         "MCP client: explain_prediction('nba-win')": call("nba-win"),
                         "MCP client: explain_prediction('nba-win/1')": call("nba-win/1"),
                     }
                 )
 
         parts = asyncio.run(timed())
-        print(table("explain one row through the server: the same model trained by train_model (ms)",
-                    ["part", "median", "min", "max"], [[name, *_ms(t)] for name, t in parts.items()]))
+        print(
+            table(
+                "explain one row through the server: the same model trained by train_model (ms)",
+                ["part", "median", "min", "max"],
+                [[name, *_ms(t)] for name, t in parts.items()],
+            )
+        )
         client = parts["MCP client: explain_prediction('nba-win')"]
         service = parts["service: MLOps.explain('nba-win', row)"]
         engine = parts["engine (explain_row, dict row, cached explainer)"]
@@ -366,14 +453,24 @@ def grouping_section(n_rows: int) -> None:
     x = encoder.transform(z)
     masker = shap.maskers.Independent(z_bg, max_samples=100)
     started = time.perf_counter()
-    exact_p = shap.explainers.ExactExplainer(lambda zz: model.predict_proba(encoder.transform(zz))[:, 1], masker)(z, silent=True).values
-    exact_l = shap.explainers.ExactExplainer(lambda zz: model.decision_function(encoder.transform(zz)), masker)(z, silent=True).values
+    exact_p = shap.explainers.ExactExplainer(
+        lambda zz: model.predict_proba(encoder.transform(zz))[:, 1], masker
+    )(z, silent=True).values
+    exact_l = shap.explainers.ExactExplainer(
+        lambda zz: model.decision_function(encoder.transform(zz)), masker
+    )(z, silent=True).values
     elapsed = time.perf_counter() - started
 
     def parts(explainer: Any) -> Any:
-        return encoder.regroup(np.asarray(explainer.shap_values(x, check_additivity=False))[..., None])[..., 0]
+        return encoder.regroup(np.asarray(explainer.shap_values(x, check_additivity=False))[..., None])[
+            ..., 0
+        ]
 
-    sum_p = parts(shap.TreeExplainer(model, data=x_bg, model_output="probability", feature_perturbation="interventional"))
+    sum_p = parts(
+        shap.TreeExplainer(
+            model, data=x_bg, model_output="probability", feature_perturbation="interventional"
+        )
+    )
     sum_l = parts(shap.TreeExplainer(model, data=x_bg, feature_perturbation="interventional"))
     path_l = parts(shap.TreeExplainer(model))
     cats = [schema.features.index(c) for c in schema.categorical]
@@ -398,7 +495,9 @@ def grouping_section(n_rows: int) -> None:
             ],
         )
     )
-    print(f"exact grouped values took {elapsed / n_rows:.1f} s a row (2^13 coalitions x 100 background rows, two spaces)")
+    print(
+        f"exact grouped values took {elapsed / n_rows:.1f} s a row (2^13 coalitions x 100 background rows, two spaces)"
+    )
 
 
 def main() -> None:

@@ -87,7 +87,9 @@ def test_multiclass_gradient_boosting_is_exact_tree_shap(games, three_way):
     conditional expectations (no shap involved)."""
     frame = games[NUMERIC]
     schema = infer_schema(frame.assign(y=three_way), "y")
-    pipe = build_pipeline("gradient_boosting", "classification", schema, {"n_estimators": 15, "max_depth": 2}).fit(frame, three_way)
+    pipe = build_pipeline(
+        "gradient_boosting", "classification", schema, {"n_estimators": 15, "max_depth": 2}
+    ).fit(frame, three_way)
     row = frame.iloc[[9]]
     exp = explain_row(pipe, schema, row, frame.iloc[:100], top_k=len(NUMERIC))
     model = pipe.named_steps["model"]
@@ -127,7 +129,11 @@ def test_other_multiclass_trees_are_exact(estimator, schema, X, three_way):
     explained exactly by shap; the engine's values equal shap's run directly, summed per column."""
     import shap
 
-    params = {"max_iter": 15, "max_leaf_nodes": 8} if estimator.startswith("hist") else {"n_estimators": 20, "max_depth": 5}
+    params = (
+        {"max_iter": 15, "max_leaf_nodes": 8}
+        if estimator.startswith("hist")
+        else {"n_estimators": 20, "max_depth": 5}
+    )
     pipe = build_pipeline(estimator, "classification", schema, params).fit(X, three_way)
     row = X.iloc[[9]]
     exp = explain_row(pipe, schema, row, X.iloc[:100], top_k=len(schema.features))
@@ -203,7 +209,9 @@ def notebook_pipeline(games) -> tuple[Any, pd.DataFrame]:
 
     frame = games[["home_team", "away_team", *NUMERIC]]
     pipe = make_pipeline(
-        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["home_team", "away_team"]), (StandardScaler(), NUMERIC)),
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), ["home_team", "away_team"]), (StandardScaler(), NUMERIC)
+        ),
         LogisticRegression(max_iter=500),
     ).fit(frame, games["home_win"])
     return pipe, frame
@@ -224,7 +232,11 @@ def test_notebook_pipeline_is_explained_by_permutation_on_raw_columns(notebook_p
     background = frame.iloc[:100]
     row = frame.iloc[[7]]
     exp = explain_row(pipe, schema, row, background, top_k=len(schema.features))
-    assert exp.explainer == "permutation" and exp.output_space == "probability" and exp.grouping == "whole_columns"
+    assert (
+        exp.explainer == "permutation"
+        and exp.output_space == "probability"
+        and exp.grouping == "whole_columns"
+    )
     assert "raw input columns" in exp.explainer_detail and "Pipeline" in exp.explainer_detail
     assert exp.output_value == pytest.approx(float(pipe.predict_proba(row)[0, 1]), abs=1e-12)
     assert exp.base_value == pytest.approx(float(pipe.predict_proba(background)[:, 1].mean()), abs=1e-12)
@@ -235,15 +247,25 @@ def test_notebook_pipeline_is_explained_by_permutation_on_raw_columns(notebook_p
     teams = {c: sorted(background[c].unique()) for c in ["home_team", "away_team"]}
 
     def code(f: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([f[c].map({t: i for i, t in enumerate(teams[c])}) if c in teams else f[c] for c in schema.features]).astype(float)
+        return np.column_stack(
+            [
+                f[c].map({t: i for i, t in enumerate(teams[c])}) if c in teams else f[c]
+                for c in schema.features
+            ]
+        ).astype(float)
 
     def model(z: np.ndarray) -> np.ndarray:
-        decoded = pd.DataFrame({c: (np.asarray(teams[c], dtype=object)[z[:, j].astype(int)] if c in teams else z[:, j]) for j, c in enumerate(schema.features)})
+        decoded = pd.DataFrame(
+            {
+                c: (np.asarray(teams[c], dtype=object)[z[:, j].astype(int)] if c in teams else z[:, j])
+                for j, c in enumerate(schema.features)
+            }
+        )
         return pipe.predict_proba(decoded)[:, 1]
 
-    direct = shap.PermutationExplainer(model, shap.maskers.Independent(code(background), max_samples=100), seed=0)(
-        code(row), max_evals=10 * (2 * len(schema.features) + 1), silent=True
-    )
+    direct = shap.PermutationExplainer(
+        model, shap.maskers.Independent(code(background), max_samples=100), seed=0
+    )(code(row), max_evals=10 * (2 * len(schema.features) + 1), silent=True)
     got = {c.feature: c.shap for c in exp.contributions}
     for feature, value in zip(schema.features, direct.values[0]):
         assert got[feature] == pytest.approx(float(value), abs=1e-9)
@@ -276,12 +298,16 @@ def test_pyfunc_numbers_and_labels(games):
     assert scores.explainer == "permutation" and scores.output_space == "raw" and scores.probability is None
     assert scores.output_value == pytest.approx(float(fitted.predict_proba(row)[0, 1] * 100), abs=1e-9)
     assert scores.prediction == pytest.approx(scores.output_value)
-    assert scores.base_value == pytest.approx(float(fitted.predict_proba(background)[:, 1].mean() * 100), abs=1e-9)
+    assert scores.base_value == pytest.approx(
+        float(fitted.predict_proba(background)[:, 1].mean() * 100), abs=1e-9
+    )
     assert _additive(scores) < TOL
 
     labels = explain_row(LabelModel(fitted), schema, row, background, top_k=4)
     predicted = "home" if fitted.predict(row)[0] == 1 else "away"
-    assert labels.output_space == "class_indicator" and labels.prediction == predicted == labels.explained_class
+    assert (
+        labels.output_space == "class_indicator" and labels.prediction == predicted == labels.explained_class
+    )
     assert labels.output_value == 1.0
     share = float(np.mean(LabelModel(fitted).predict(background) == predicted))
     assert labels.base_value == pytest.approx(share, abs=1e-12)
@@ -289,7 +315,11 @@ def test_pyfunc_numbers_and_labels(games):
     assert "share of background rows" in labels.output_description
 
     imp = global_importance(LabelModel(fitted), schema, frame.iloc[:30], background)
-    assert imp.output_space == "class_indicator" and imp.explained_class == "each row's predicted label" and imp.n_rows == 30
+    assert (
+        imp.output_space == "class_indicator"
+        and imp.explained_class == "each row's predicted label"
+        and imp.n_rows == 30
+    )
 
 
 def test_without_background_only_trees_are_explained(games, notebook_pipeline):
@@ -301,7 +331,11 @@ def test_without_background_only_trees_are_explained(games, notebook_pipeline):
     model = GradientBoostingRegressor(n_estimators=20, random_state=0).fit(frame, games["point_margin"])
     schema = _raw_schema(frame)
     exp = explain_row(model, schema, frame.iloc[[5]], None)
-    assert exp.explainer == "tree" and exp.background_rows == 0 and "no background needed" in exp.explainer_detail
+    assert (
+        exp.explainer == "tree"
+        and exp.background_rows == 0
+        and "no background needed" in exp.explainer_detail
+    )
     assert exp.output_value == pytest.approx(float(model.predict(frame.iloc[[5]])[0]), abs=1e-9)
     assert _additive(exp) < TOL
 
@@ -325,10 +359,14 @@ def test_grouping_is_stated_and_what_it_means(games):
     rng = np.random.default_rng(1)
     n = 400
     frame = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], n), "x": rng.normal(size=n)})
-    logit = np.where(frame["colour"] == "red", 1.5, np.where(frame["colour"] == "green", -1.0, 0.0)) * frame["x"]
+    logit = (
+        np.where(frame["colour"] == "red", 1.5, np.where(frame["colour"] == "green", -1.0, 0.0)) * frame["x"]
+    )
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     schema = infer_schema(frame.assign(y=y), "y")
-    pipe = build_pipeline("gradient_boosting", "classification", schema, {"n_estimators": 30, "max_depth": 3}).fit(frame, y)
+    pipe = build_pipeline(
+        "gradient_boosting", "classification", schema, {"n_estimators": 30, "max_depth": 3}
+    ).fit(frame, y)
     background = frame.iloc[:100]
     imp = global_importance(pipe, schema, frame.iloc[100:140], background)  # path-dependent log-odds
     assert imp.grouping == "sum_of_one_hot_parts"
@@ -339,9 +377,12 @@ def test_grouping_is_stated_and_what_it_means(games):
     rows = frame.iloc[100:110]
     z = encoder.encode(coerce_features(rows, schema))
     grouped = shap.explainers.ExactExplainer(
-        lambda zz: model.decision_function(encoder.transform(zz)), shap.maskers.Independent(z_bg, max_samples=100)
+        lambda zz: model.decision_function(encoder.transform(zz)),
+        shap.maskers.Independent(z_bg, max_samples=100),
     )(z).values
-    parts = shap.TreeExplainer(model, data=encoder.transform(z_bg), feature_perturbation="interventional").shap_values(encoder.transform(z))
+    parts = shap.TreeExplainer(
+        model, data=encoder.transform(z_bg), feature_perturbation="interventional"
+    ).shap_values(encoder.transform(z))
     summed = encoder.regroup(np.asarray(parts)[..., None])[..., 0]
     assert np.abs(summed - grouped).max() > 1e-3  # the two notions really differ on this model
     np.testing.assert_allclose(summed.sum(axis=1), grouped.sum(axis=1), atol=1e-6)  # both add up
@@ -361,10 +402,49 @@ def test_permutation_values_equal_shap_for_many_rows_and_outputs():
     model = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(x, y)
     background, rows = x[:40], x[100:104]
     values, base = permutation_values(model.predict_proba, rows, background, permutations=4, seed=3)
-    direct = shap.PermutationExplainer(model.predict_proba, shap.maskers.Independent(background, max_samples=40), seed=3)(
-        rows, max_evals=4 * (2 * 4 + 1), silent=True
-    )
+    direct = shap.PermutationExplainer(
+        model.predict_proba, shap.maskers.Independent(background, max_samples=40), seed=3
+    )(rows, max_evals=4 * (2 * 4 + 1), silent=True)
     np.testing.assert_allclose(values, direct.values, atol=1e-12)
     np.testing.assert_allclose(base, direct.base_values, atol=1e-12)
     assert np.all(values[:, 4] == 0)
     np.testing.assert_allclose(values.sum(axis=1) + base, model.predict_proba(rows), atol=1e-12)
+
+
+def test_permutation_explanations_are_reproducible_under_concurrency(games):
+    """The permutation estimate draws from its own seeded stream (no global RNG, no lock): the same
+    row explained from 6 threads at once, through one cached explainer, gives identical values."""
+    import threading
+
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_mcp.core.explain.shap_engine import ExplainerCache
+
+    frame = games[NUMERIC]
+    model = ScoreModel(LogisticRegression().fit(frame, games["home_win"]))
+    schema = _raw_schema(frame)
+    cache = ExplainerCache()
+    row = {c: float(frame[c].iloc[11]) for c in NUMERIC}
+    results: list[Any] = []
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            results.append(
+                explain_row(model, schema, dict(row), frame.iloc[:100], top_k=4, cache=cache, cache_key="s")
+            )
+        except Exception as exc:  # noqa: BLE001 - pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 6 and cache.misses == 1
+    first = [(c.feature, c.shap) for c in results[0].contributions]
+    assert all([(c.feature, c.shap) for c in r.contributions] == first for r in results)
+    assert (
+        explain_row(model, schema, row, None, top_k=4, cache=cache, cache_key="s").contributions
+        == results[0].contributions
+    )

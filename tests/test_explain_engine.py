@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_mcp.core.models.encoding import FastEncoder
 from mlops_mcp.core.errors import InvalidInput
 from mlops_mcp.core.explain.plot import importance_png, waterfall_png
 from mlops_mcp.core.explain.shap_engine import ExplainerCache, explain_row, global_importance
+from mlops_mcp.core.models.encoding import FastEncoder
 from mlops_mcp.core.models.pipeline import build_pipeline, coerce_features, feature_sources, infer_schema
 from mlops_mcp.core.synthetic import FEATURES, generate_games
 
@@ -403,7 +403,7 @@ def test_cache_builds_once_under_concurrency(gbc, schema, X, background):
     def work(i: int) -> None:
         try:
             results.append(explain_row(gbc, schema, X.iloc[[i]], background, cache=cache, cache_key=("m", 1)))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]

@@ -19,7 +19,6 @@ NUMERIC = ["home_rating", "away_rating", "pace", "home_injuries"]
 TEAMS = ["home_team", "away_team"]
 
 
-
 def _label_pyfunc(fitted: Any) -> Any:
     import mlflow.pyfunc
 
@@ -92,14 +91,32 @@ async def test_notebook_estimator_gets_exact_tree_shap_on_raw_columns(mc: Client
     from sklearn.ensemble import RandomForestClassifier
 
     frame = train_frame(shared)
-    est = RandomForestClassifier(n_estimators=30, max_depth=5, random_state=0).fit(frame[NUMERIC], frame["home_win"])
-    source = log_model(shared, "nb-forest", lambda p: mlflow.sklearn.save_model(est, p, signature=infer_signature(frame[NUMERIC]), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]))
-    version = await register(mc, "nb-forest", source, write_reference(shared, frame[NUMERIC], "nb_forest_ref"))
+    est = RandomForestClassifier(n_estimators=30, max_depth=5, random_state=0).fit(
+        frame[NUMERIC], frame["home_win"]
+    )
+    source = log_model(
+        shared,
+        "nb-forest",
+        lambda p: mlflow.sklearn.save_model(
+            est,
+            p,
+            signature=infer_signature(frame[NUMERIC]),
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        ),
+    )
+    version = await register(
+        mc, "nb-forest", source, write_reference(shared, frame[NUMERIC], "nb_forest_ref")
+    )
     row = first_rows(frame, NUMERIC)[0]
-    res = await mc.call_tool("explain_prediction", {"model": f"nb-forest/{version}", "row": row, "top_k": 4, "plot": True})
+    res = await mc.call_tool(
+        "explain_prediction", {"model": f"nb-forest/{version}", "row": row, "top_k": 4, "plot": True}
+    )
     assert not res.is_error, res.content
     e = res.structured_content
-    assert e["explainer"] == "tree" and e["output_space"] == "probability" and e["grouping"] == "whole_columns"
+    assert (
+        e["explainer"] == "tree" and e["output_space"] == "probability" and e["grouping"] == "whole_columns"
+    )
     assert e["approximation"] is None and e["additivity_error"] < 1e-6
     x = pd.DataFrame([row])[NUMERIC]
     assert e["output_value"] == pytest.approx(float(est.predict_proba(x)[0, 1]), abs=1e-12)
@@ -109,8 +126,14 @@ async def test_notebook_estimator_gets_exact_tree_shap_on_raw_columns(mc: Client
         assert got[feature] == pytest.approx(float(phi[j]), abs=1e-9)
     assert any(c.type == "image" for c in res.content)
 
-    imp = (await mc.call_tool("get_feature_importance", {"model": f"nb-forest/{version}", "sample_size": 200})).structured_content
-    assert imp["explainer"] == "tree" and imp["n_rows"] == 200 and {i["feature"] for i in imp["importances"]} == set(NUMERIC)
+    imp = (
+        await mc.call_tool("get_feature_importance", {"model": f"nb-forest/{version}", "sample_size": 200})
+    ).structured_content
+    assert (
+        imp["explainer"] == "tree"
+        and imp["n_rows"] == 200
+        and {i["feature"] for i in imp["importances"]} == set(NUMERIC)
+    )
 
 
 async def test_notebook_pipeline_is_explained_by_permutation_on_raw_columns(mc: Client, shared: Any) -> None:
@@ -129,25 +152,49 @@ async def test_notebook_pipeline_is_explained_by_permutation_on_raw_columns(mc: 
         make_column_transformer((OneHotEncoder(handle_unknown="ignore"), TEAMS), (StandardScaler(), NUMERIC)),
         LogisticRegression(max_iter=500),
     ).fit(frame[columns], frame["home_win"])
-    source = log_model(shared, "nb-pipe", lambda p: mlflow.sklearn.save_model(pipe, p, signature=infer_signature(frame[columns]), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]))
+    source = log_model(
+        shared,
+        "nb-pipe",
+        lambda p: mlflow.sklearn.save_model(
+            pipe,
+            p,
+            signature=infer_signature(frame[columns]),
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        ),
+    )
     version = await register(mc, "nb-pipe", source, write_reference(shared, frame[columns], "nb_pipe_ref"))
-    await mc.call_tool("set_model_alias", {"model": "nb-pipe", "alias": "champion", "version": version, "confirm": True})
+    await mc.call_tool(
+        "set_model_alias", {"model": "nb-pipe", "alias": "champion", "version": version, "confirm": True}
+    )
 
     rows = first_rows(frame, columns)
-    served = (await mc.call_tool("predict", {"model": "nb-pipe", "rows": rows})).structured_content["predictions"][0]
-    res = await mc.call_tool("explain_prediction", {"model": "nb-pipe", "prediction_id": served["prediction_id"], "top_k": 6})
+    served = (await mc.call_tool("predict", {"model": "nb-pipe", "rows": rows})).structured_content[
+        "predictions"
+    ][0]
+    res = await mc.call_tool(
+        "explain_prediction", {"model": "nb-pipe", "prediction_id": served["prediction_id"], "top_k": 6}
+    )
     assert not res.is_error, res.content
     e = res.structured_content
-    assert e["explainer"] == "permutation" and e["output_space"] == "probability" and e["grouping"] == "whole_columns"
+    assert (
+        e["explainer"] == "permutation"
+        and e["output_space"] == "probability"
+        and e["grouping"] == "whole_columns"
+    )
     assert "raw input columns" in e["explainer_detail"] and "permutation estimate" in e["approximation"]
     assert e["background_rows"] == 100 and e["version"] == version
     assert {c["feature"] for c in e["contributions"]} == set(columns)
     assert e["output_value"] == pytest.approx(served["score"], abs=1e-9)
     background = reference_background(shared, "nb-pipe", version, columns)
     assert e["base_value"] == pytest.approx(float(pipe.predict_proba(background)[:, 1].mean()), abs=1e-9)
-    assert e["base_value"] + sum(c["shap"] for c in e["contributions"]) + e["rest"] == pytest.approx(e["output_value"], abs=1e-6)
+    assert e["base_value"] + sum(c["shap"] for c in e["contributions"]) + e["rest"] == pytest.approx(
+        e["output_value"], abs=1e-6
+    )
 
-    by_row = (await mc.call_tool("explain_prediction", {"model": "nb-pipe", "row": rows[0], "top_k": 6})).structured_content
+    by_row = (
+        await mc.call_tool("explain_prediction", {"model": "nb-pipe", "row": rows[0], "top_k": 6})
+    ).structured_content
     assert by_row["contributions"] == e["contributions"]  # same version, same seed, same values
 
 
@@ -160,12 +207,22 @@ async def test_custom_pyfunc_with_labels_is_explained_as_a_class_indicator(mc: C
     fitted = LogisticRegression().fit(frame[NUMERIC], frame["home_win"])
     model = _label_pyfunc(fitted)
     source = log_model(
-        shared, "nb-labels",
-        lambda p: mlflow.pyfunc.save_model(p, python_model=model, signature=infer_signature(frame[NUMERIC], np.array(["home"])), pip_requirements=["scikit-learn"]),
+        shared,
+        "nb-labels",
+        lambda p: mlflow.pyfunc.save_model(
+            p,
+            python_model=model,
+            signature=infer_signature(frame[NUMERIC], np.array(["home"])),
+            pip_requirements=["scikit-learn"],
+        ),
     )
-    version = await register(mc, "nb-labels", source, write_reference(shared, frame[NUMERIC], "nb_labels_ref"))
+    version = await register(
+        mc, "nb-labels", source, write_reference(shared, frame[NUMERIC], "nb_labels_ref")
+    )
     row = first_rows(frame, NUMERIC)[1]
-    e = (await mc.call_tool("explain_prediction", {"model": f"nb-labels/{version}", "row": row})).structured_content
+    e = (
+        await mc.call_tool("explain_prediction", {"model": f"nb-labels/{version}", "row": row})
+    ).structured_content
     predicted = "home" if fitted.predict(pd.DataFrame([row]))[0] == 1 else "away"
     assert e["explainer"] == "permutation" and e["output_space"] == "class_indicator"
     assert e["prediction"] == predicted and e["output_value"] == 1.0 and e["probability"] is None
@@ -187,11 +244,43 @@ async def test_without_a_reference_profile(mc: Client, shared: Any) -> None:
     x, y = frame[NUMERIC], frame["home_rating"] - frame["away_rating"] + 0.1 * frame["pace"]
     tree = GradientBoostingRegressor(n_estimators=20, random_state=0).fit(x, y)
     knn = KNeighborsRegressor(n_neighbors=10).fit(x, y)
-    tree_v = await register(mc, "nb-tree", log_model(shared, "nb-tree", lambda p: mlflow.sklearn.save_model(tree, p, signature=infer_signature(x), serialization_format="cloudpickle", pip_requirements=["scikit-learn"])), None)
-    knn_v = await register(mc, "nb-knn", log_model(shared, "nb-knn", lambda p: mlflow.sklearn.save_model(knn, p, signature=infer_signature(x), serialization_format="cloudpickle", pip_requirements=["scikit-learn"])), None)
+    tree_v = await register(
+        mc,
+        "nb-tree",
+        log_model(
+            shared,
+            "nb-tree",
+            lambda p: mlflow.sklearn.save_model(
+                tree,
+                p,
+                signature=infer_signature(x),
+                serialization_format="cloudpickle",
+                pip_requirements=["scikit-learn"],
+            ),
+        ),
+        None,
+    )
+    knn_v = await register(
+        mc,
+        "nb-knn",
+        log_model(
+            shared,
+            "nb-knn",
+            lambda p: mlflow.sklearn.save_model(
+                knn,
+                p,
+                signature=infer_signature(x),
+                serialization_format="cloudpickle",
+                pip_requirements=["scikit-learn"],
+            ),
+        ),
+        None,
+    )
     row = first_rows(frame, NUMERIC)[0]
 
-    e = (await mc.call_tool("explain_prediction", {"model": f"nb-tree/{tree_v}", "row": row})).structured_content
+    e = (
+        await mc.call_tool("explain_prediction", {"model": f"nb-tree/{tree_v}", "row": row})
+    ).structured_content
     assert e["explainer"] == "tree" and e["background_rows"] == 0 and e["output_space"] == "raw"
     assert e["output_value"] == pytest.approx(float(tree.predict(pd.DataFrame([row]))[0]), abs=1e-9)
 
@@ -201,7 +290,14 @@ async def test_without_a_reference_profile(mc: Client, shared: Any) -> None:
 
     text = tool_error_text(await mc.call_tool("get_feature_importance", {"model": f"nb-knn/{knn_v}"}))
     assert "dataset" in text and "no reference profile" in text
-    imp = await mc.call_tool("get_feature_importance", {"model": f"nb-knn/{knn_v}", "dataset": "nba/recent.parquet", "sample_size": 30})
+    imp = await mc.call_tool(
+        "get_feature_importance",
+        {"model": f"nb-knn/{knn_v}", "dataset": "nba/recent.parquet", "sample_size": 30},
+    )
     assert not imp.is_error, imp.content
     out = imp.structured_content
-    assert out["explainer"] == "permutation" and "also the background rows" in out["source"] and out["n_rows"] == 30
+    assert (
+        out["explainer"] == "permutation"
+        and "also the background rows" in out["source"]
+        and out["n_rows"] == 30
+    )

@@ -61,9 +61,14 @@ def coerce_record(row: dict[str, Any], schema: FeatureSchema, argument: str = "r
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise InvalidInput(f"column '{name}' is numeric but got {short(value)}; send a number or null", argument=argument) from None
+                raise InvalidInput(
+                    f"column '{name}' is numeric but got {short(value)}; send a number or null",
+                    argument=argument,
+                ) from None
             if math.isinf(number):
-                raise InvalidInput(f"column '{name}' has an infinite value; send a finite number or null", argument=argument)
+                raise InvalidInput(
+                    f"column '{name}' has an infinite value; send a finite number or null", argument=argument
+                )
             out.append(None if math.isnan(number) else number)
         else:
             missing = value is None or (isinstance(value, float) and math.isnan(value))
@@ -163,7 +168,9 @@ class RawInputs:
     def _encode_values(self, rows: list[list[Any]]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         z = np.empty((len(rows), len(self.features)), dtype=float)
         if self.num_cols:
-            z[:, self.num_cols] = np.array([[np.nan if r[j] is None else r[j] for j in self.num_cols] for r in rows], dtype=float)
+            z[:, self.num_cols] = np.array(
+                [[np.nan if r[j] is None else r[j] for j in self.num_cols] for r in rows], dtype=float
+            )
         tables = list(self.tables)
         for c, j in enumerate(self.cat_cols):
             lookup = self.lookups[c]
@@ -226,4 +233,8 @@ def _is_bare_sklearn(model: Any) -> bool:
         from sklearn.base import BaseEstimator
     except ImportError:  # pragma: no cover - sklearn is a dependency
         return False
-    return isinstance(model, BaseEstimator) and not hasattr(model, "steps") and not hasattr(model, "transformers")
+    return (
+        isinstance(model, BaseEstimator)
+        and not hasattr(model, "steps")
+        and not hasattr(model, "transformers")
+    )

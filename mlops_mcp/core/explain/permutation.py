@@ -51,11 +51,12 @@ def permutation_values(
     rows = np.asarray(rows, dtype=float)
     background = np.asarray(background, dtype=float)
     if rows.ndim != 2 or background.ndim != 2 or rows.shape[1] != background.shape[1]:
-        raise ValueError(f"rows {rows.shape} and background {background.shape} must be matrices with the same columns")
+        raise ValueError(
+            f"rows {rows.shape} and background {background.shape} must be matrices with the same columns"
+        )
     if permutations < 1:
         raise ValueError("permutations must be at least 1")
     n, p = rows.shape
-    m = len(background)
     base_out = _as_2d(f(background))
     k = base_out.shape[1]
     base = np.repeat(base_out.mean(axis=0)[None, :], n, axis=0)
@@ -94,7 +95,9 @@ def permutation_values(
     return values, base
 
 
-def _evaluate(f: Callable[[np.ndarray], np.ndarray], on: np.ndarray, x: np.ndarray, background: np.ndarray, k: int) -> np.ndarray:
+def _evaluate(
+    f: Callable[[np.ndarray], np.ndarray], on: np.ndarray, x: np.ndarray, background: np.ndarray, k: int
+) -> np.ndarray:
     """Mean output over the background of each masked state (states x k), in bounded chunks."""
     m, p = background.shape
     per_chunk = max(1, CHUNK_ROWS // m)

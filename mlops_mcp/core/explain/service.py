@@ -41,9 +41,10 @@ def _reference_sample(registry: Registry, mv: Any, loaded: LoadedModel) -> "pd.D
 def _needs_reference(mv: Any, loaded: LoadedModel) -> InvalidInput:
     model = type(loaded.model).__name__ if loaded.flavor == "sklearn" else f"{loaded.flavor} model"
     return InvalidInput(
-        f"{mv.name}/{mv.version} ({model}) has no reference profile, and explaining it needs background rows to compare "
-        "against (a sample of the data it was trained on; only tree models can be explained without them). "
-        f"Register it again with its training rows: register_model(model='{mv.name}', source='models:/{mv.name}/{mv.version}', "
+        f"{mv.name}/{mv.version} ({model}) has no reference profile, and explaining it needs background "
+        "rows to compare against (a sample of the data it was trained on; only tree models can be explained "
+        "without them). Register it again with its training rows: "
+        f"register_model(model='{mv.name}', source='models:/{mv.name}/{mv.version}', "
         "reference_dataset='<CSV/Parquet of training rows>')",
         argument="model",
     )
@@ -84,7 +85,13 @@ def explain_prediction(
         raise InvalidInput("`row` must be an object of column: value", argument="row")
     try:
         explanation = explain_row(
-            loaded.model, loaded.schema, row, lambda: _reference_sample(registry, mv, loaded), top_k=top_k, cache=cache, cache_key=_key(mv)
+            loaded.model,
+            loaded.schema,
+            row,
+            lambda: _reference_sample(registry, mv, loaded),  # read only when the explainer is built
+            top_k=top_k,
+            cache=cache,
+            cache_key=_key(mv),
         )
     except InvalidInput as exc:
         if exc.argument == "background":
@@ -111,9 +118,9 @@ def feature_importance(
         if reference is None:
             raise InvalidInput(
                 f"{mv.name}/{mv.version} has no reference profile to compute importance over; give `dataset` "
-                "(rows with the model's columns, which then also serve as the background rows), or register it "
-                f"again with reference_dataset (register_model(model='{mv.name}', source='models:/{mv.name}/{mv.version}', "
-                "reference_dataset=...))",
+                "(rows with the model's columns, which then also serve as the background rows), or register "
+                f"it again with reference_dataset (register_model(model='{mv.name}', "
+                f"source='models:/{mv.name}/{mv.version}', reference_dataset=...))",
                 argument="dataset",
             )
         sample, source = reference, f"reference profile of {mv.name}/{mv.version}"

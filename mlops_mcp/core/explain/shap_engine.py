@@ -241,7 +241,11 @@ def _answer(model: Any, inputs: Inputs, sample: Any) -> _Answer:
     if numeric and arr.ndim == 1:
         return _Answer("value", None, estimator.predict)
     if numeric and arr.ndim == 2:
-        names = [str(c) for c in columns] if len(columns) == arr.shape[1] else [str(i) for i in range(arr.shape[1])]
+        names = (
+            [str(c) for c in columns]
+            if len(columns) == arr.shape[1]
+            else [str(i) for i in range(arr.shape[1])]
+        )
         return _Answer("values", names, estimator.predict)
     if arr.ndim == 1:
         return _Answer("label", None, estimator.predict)
@@ -313,16 +317,22 @@ def _as_3d(values: Any) -> np.ndarray:
 _Outputs = Callable[[np.ndarray], np.ndarray]
 
 
-def _output_candidates(model: Any, is_classifier: bool, k: int, to_input: Callable[[np.ndarray], Any]) -> list[tuple[OutputSpace, _Outputs]]:
+def _output_candidates(
+    model: Any, is_classifier: bool, k: int, to_input: Callable[[np.ndarray], Any]
+) -> list[tuple[OutputSpace, _Outputs]]:
     """The output spaces a k-output explanation of ``model`` could be in, most wanted first."""
     if not is_classifier:
         return [("raw", lambda x: np.asarray(model.predict(to_input(x)), dtype=float).reshape(len(x), -1))]
     n_classes = len(model.classes_)
     out: list[tuple[OutputSpace, _Outputs]] = []
     if k == 1 and n_classes == 2:
-        out.append(("probability", lambda x: np.asarray(model.predict_proba(to_input(x)), dtype=float)[:, 1:2]))
+        out.append(
+            ("probability", lambda x: np.asarray(model.predict_proba(to_input(x)), dtype=float)[:, 1:2])
+        )
         if hasattr(model, "decision_function"):
-            out.append(("log_odds", lambda x: np.asarray(model.decision_function(to_input(x)), dtype=float)[:, None]))
+            out.append(
+                ("log_odds", lambda x: np.asarray(model.decision_function(to_input(x)), dtype=float)[:, None])
+            )
     elif k == n_classes:
         out.append(("probability", lambda x: np.asarray(model.predict_proba(to_input(x)), dtype=float)))
         if n_classes > 2 and hasattr(model, "decision_function"):
@@ -353,16 +363,28 @@ def _verified(
     for space, outputs in _output_candidates(model, is_classifier, phi.shape[2], inputs.estimator_input):
         expected = outputs(probe)
         if expected.shape == total.shape and np.allclose(total, expected, rtol=0, atol=_ADDITIVITY_TOL):
-            grouping: Grouping = "sum_of_one_hot_parts" if (kind == "tree" and inputs.one_hot) else "whole_columns"
+            grouping: Grouping = (
+                "sum_of_one_hot_parts" if (kind == "tree" and inputs.one_hot) else "whole_columns"
+            )
 
-            def on_columns(enc: Encoded, approximate: bool, _values: Any = values) -> tuple[np.ndarray, np.ndarray]:
+            def on_columns(
+                enc: Encoded, approximate: bool, _values: Any = values
+            ) -> tuple[np.ndarray, np.ndarray]:
                 phi, base = _values(enc.x, approximate)
                 return inputs.regroup(phi), np.repeat(base[None, :], len(enc.x), axis=0)
 
             def on_x(enc: Encoded, _outputs: _Outputs = outputs) -> np.ndarray:
                 return _outputs(enc.x)
 
-            return _Method(kind=kind, space=space, detail=detail, values=on_columns, outputs=on_x, grouping=grouping, **extra)
+            return _Method(
+                kind=kind,
+                space=space,
+                detail=detail,
+                values=on_columns,
+                outputs=on_x,
+                grouping=grouping,
+                **extra,
+            )
     return None
 
 
@@ -435,7 +457,7 @@ def _per_class_trees(model: Any, x: np.ndarray) -> dict[str, Any] | None:
 
     if not isinstance(model, GradientBoostingClassifier) or model.estimators_.shape[1] < 2:
         return None
-    stages, k = model.estimators_.shape
+    k = model.estimators_.shape[1]
     rate = float(model.learning_rate)
     trees = []
     summed = np.zeros((len(x), k))
@@ -445,11 +467,19 @@ def _per_class_trees(model: Any, x: np.ndarray) -> dict[str, Any] | None:
             values = np.zeros((t.node_count, k))
             values[:, c] = t.value[:, 0, 0] * rate
             left, right = t.children_left, t.children_right
-            default = np.where(np.asarray(t.missing_go_to_left).astype(bool), left, right) if hasattr(t, "missing_go_to_left") else left
+            default = (
+                np.where(np.asarray(t.missing_go_to_left).astype(bool), left, right)
+                if hasattr(t, "missing_go_to_left")
+                else left
+            )
             trees.append(
                 {
-                    "children_left": left, "children_right": right, "children_default": default,
-                    "features": t.feature, "thresholds": t.threshold.astype(np.float64), "values": values,
+                    "children_left": left,
+                    "children_right": right,
+                    "children_default": default,
+                    "features": t.feature,
+                    "thresholds": t.threshold.astype(np.float64),
+                    "values": values,
                     "node_sample_weight": t.weighted_n_node_samples.astype(np.float64),
                 }
             )
@@ -457,10 +487,18 @@ def _per_class_trees(model: Any, x: np.ndarray) -> dict[str, Any] | None:
     start = np.asarray(model.decision_function(x), dtype=float) - summed
     if not np.allclose(start, start[:1], rtol=0, atol=1e-9):
         return None
-    return {"trees": trees, "base_offset": start[0], "tree_output": "raw_value", "input_dtype": np.float32, "internal_dtype": np.float64}
+    return {
+        "trees": trees,
+        "base_offset": start[0],
+        "tree_output": "raw_value",
+        "input_dtype": np.float32,
+        "internal_dtype": np.float64,
+    }
 
 
-def _tree_methods(inputs: Inputs, is_classifier: bool, x_bg: np.ndarray | None, probe: np.ndarray) -> tuple[_Method, _Method] | str:
+def _tree_methods(
+    inputs: Inputs, is_classifier: bool, x_bg: np.ndarray | None, probe: np.ndarray
+) -> tuple[_Method, _Method] | str:
     """(row method, bulk method) for a tree ensemble, or why shap cannot explain it as one."""
     import shap
 
@@ -538,7 +576,7 @@ def _tree_methods(inputs: Inputs, is_classifier: bool, x_bg: np.ndarray | None, 
                 )
                 if method is not None and method.space == "probability":
                     row_method = method
-            except Exception:  # noqa: BLE001 - shap refuses some model/output combinations
+            except Exception:  # noqa: BLE001, S110 - shap refuses some model/output combinations
                 pass
     return row_method, path_method
 
@@ -610,7 +648,11 @@ def _permutation_method(inputs: Inputs, answer: _Answer, z_bg: np.ndarray) -> _M
             phi = np.zeros((len(enc.z), n_features, 1))
             base = np.zeros((len(enc.z), 1))
             for label in _distinct(labels):
-                rows = np.flatnonzero(labels == label) if not _is_nan(label) else np.flatnonzero([_is_nan(v) for v in labels])
+                rows = (
+                    np.flatnonzero(labels == label)
+                    if not _is_nan(label)
+                    else np.flatnonzero([_is_nan(v) for v in labels])
+                )
 
                 def indicator(z: np.ndarray, _label: Any = label) -> np.ndarray:
                     got = answer.read(inputs.model_input(z, enc.tables))
@@ -631,7 +673,11 @@ def _permutation_method(inputs: Inputs, answer: _Answer, z_bg: np.ndarray) -> _M
             return f(enc.z, enc.tables)
 
     model_name = type(inputs.estimator if isinstance(inputs, PipelineInputs) else inputs.model).__name__
-    where = "the pipeline's original columns" if isinstance(inputs, PipelineInputs) else "the raw input columns the model is given"
+    where = (
+        "the pipeline's original columns"
+        if isinstance(inputs, PipelineInputs)
+        else "the raw input columns the model is given"
+    )
     sampled = (
         f"permutation estimate: {permutations} random permutation(s) of the columns, each walked forward and back, "
         f"against {len(z_bg)} background rows; the values add up exactly and converge to the Shapley values as "
@@ -672,12 +718,14 @@ def _inputs(model: Any, schema: FeatureSchema) -> Inputs:
     if steps is not None and "preprocess" in steps and "model" in steps:
         try:
             return PipelineInputs(model, schema)
-        except Exception:  # noqa: BLE001 - a notebook pipeline that only looks like ours
+        except Exception:  # noqa: BLE001, S110 - a notebook pipeline that only looks like ours
             pass
     return RawInputs(model, schema)
 
 
-def _build(model: Any, schema: FeatureSchema, background: pd.DataFrame | None, probe: pd.DataFrame | None) -> _Entry:
+def _build(
+    model: Any, schema: FeatureSchema, background: pd.DataFrame | None, probe: pd.DataFrame | None
+) -> _Entry:
     """Pick and build the explainer for a model version (the expensive part, done once).
 
     Without background rows only path-dependent Tree SHAP is possible (it needs none); it is
@@ -697,7 +745,9 @@ def _build(model: Any, schema: FeatureSchema, background: pd.DataFrame | None, p
     assert rows is not None
     inputs.prepare(rows)
     enc_rows = inputs.encode(rows)
-    sample_input = inputs.model_input(enc_rows.z, enc_rows.tables) if isinstance(inputs, RawInputs) else enc_rows.x
+    sample_input = (
+        inputs.model_input(enc_rows.z, enc_rows.tables) if isinstance(inputs, RawInputs) else enc_rows.x
+    )
     answer = _answer(model, inputs, sample_input)
     is_classifier = answer.kind == "proba"
     notes: list[str] = []
@@ -713,9 +763,13 @@ def _build(model: Any, schema: FeatureSchema, background: pd.DataFrame | None, p
                 try:
                     row = bulk = _linear_method(inputs, is_classifier, x_lin)
                     if row is None:
-                        notes.append("the linear explainer's values did not add up; used the permutation explainer")
+                        notes.append(
+                            "the linear explainer's values did not add up; used the permutation explainer"
+                        )
                 except Exception as exc:  # noqa: BLE001 - shap refuses some linear models: fall back, don't fail
-                    notes.append(f"shap.LinearExplainer failed ({type(exc).__name__}: {exc}); used the permutation explainer")
+                    notes.append(
+                        f"shap.LinearExplainer failed ({type(exc).__name__}: {exc}); used the permutation explainer"
+                    )
         else:
             methods = _tree_methods(inputs, is_classifier, x_bg, x_rows)
             if isinstance(methods, str):
@@ -873,8 +927,6 @@ def _describe(space: OutputSpace, entry: _Entry, explained_class: Any | None) ->
     return "the model's prediction"
 
 
-
-
 def _model_input(entry: _Entry, enc: Encoded) -> Any:
     """What the model's own method (``entry.answer``) is called on: the standard pipeline's final
     estimator gets the transformed matrix, any other model the raw frame serving would give it."""
@@ -883,7 +935,9 @@ def _model_input(entry: _Entry, enc: Encoded) -> Any:
     return entry.inputs.decode(enc.z, enc.tables)
 
 
-def _checked_row(row: Any, schema: FeatureSchema) -> tuple[list[Any] | pd.DataFrame, Callable[[], pd.DataFrame]]:
+def _checked_row(
+    row: Any, schema: FeatureSchema
+) -> tuple[list[Any] | pd.DataFrame, Callable[[], pd.DataFrame]]:
     """The row checked and typed (refused before any model work): its values (a dict row, the
     hot path) or coerced frame, and how to get it as a coerced frame (to build an explainer)."""
     if isinstance(row, dict):
@@ -891,9 +945,13 @@ def _checked_row(row: Any, schema: FeatureSchema) -> tuple[list[Any] | pd.DataFr
 
         check_columns([row], schema.features, argument="row")
         values = coerce_record(row, schema)
-        return values, lambda: coerce_features(pd.DataFrame.from_records([row], columns=schema.features), schema, argument="row")
+        return values, lambda: coerce_features(
+            pd.DataFrame.from_records([row], columns=schema.features), schema, argument="row"
+        )
     if not isinstance(row, pd.DataFrame):
-        raise InvalidInput(f"give one row as an object of column: value, got {type(row).__name__}", argument="row")
+        raise InvalidInput(
+            f"give one row as an object of column: value, got {type(row).__name__}", argument="row"
+        )
     raw = coerce_features(row, schema, argument="row")
     if len(raw) != 1:
         raise InvalidInput(f"explain one row at a time, got {len(raw)}", argument="row")
@@ -976,7 +1034,9 @@ def explain_row(
     top = order[:top_k]
     shown = enc.shown[0]
     features = entry.inputs.features
-    contributions = [Contribution(feature=features[i], value=_plain(shown[i]), shap=float(values[i])) for i in top]
+    contributions = [
+        Contribution(feature=features[i], value=_plain(shown[i]), shap=float(values[i])) for i in top
+    ]
     rest = float(values[order[top_k:]].sum())
     error = abs(base_value + float(values.sum()) - output_value)
     return RowExplanation(
