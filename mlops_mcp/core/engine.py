@@ -444,7 +444,7 @@ class MLOps:
         )
         result = Explanation.build(exp, **context)
         if plot:
-            from mlops_mcp.core.explain.shap_engine import waterfall_png
+            from mlops_mcp.core.explain.plot import waterfall_png
             from mlops_mcp.core.stack import ensure
 
             ensure("plot")
@@ -464,7 +464,7 @@ class MLOps:
         )
         result = FeatureImportance.build(imp, **context)
         if plot:
-            from mlops_mcp.core.explain.shap_engine import importance_png
+            from mlops_mcp.core.explain.plot import importance_png
             from mlops_mcp.core.stack import ensure
 
             ensure("plot")

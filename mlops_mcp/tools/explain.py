@@ -28,8 +28,10 @@ def explain_prediction(
     and the inputs it saw are used, even if the champion has moved since. Returns the prediction,
     the base value (average output over the reference rows), the output space (probability,
     log_odds or raw: stated), and the top_k contributions per ORIGINAL input column, each with the
-    row's value, plus the sum of the rest: base_value + contributions + rest = output_value. The
-    explainer used (and any approximation) is stated. `plot=true` adds a waterfall PNG.
+    row's value, plus the sum of the rest: base_value + contributions + rest = output_value.
+    Explainer: exact TreeSHAP for tree ensembles, linear for linear models, permutation over the raw
+    columns for any other model (a notebook's estimator or pipeline, a pyfunc); the one used, any
+    approximation and how categorical columns are grouped are stated. `plot=true` adds a waterfall PNG.
     Example: explain_prediction(model="nba-win", prediction_id="9f2c...", plot=true).
     """
     return engine(ctx).explain(model, row=row, prediction_id=prediction_id, top_k=top_k, plot=plot)
