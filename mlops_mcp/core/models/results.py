@@ -181,8 +181,11 @@ class ModelHistory(Result):
     def describe(self) -> str:
         lines = [f"'{self.model}' aliases now: {', '.join(f'{a} -> v{v}' for a, v in sorted(self.aliases.items())) or 'none'}."]
         for e in self.events[:15]:
+            def where(v: int | None) -> str:
+                return "nowhere" if v is None else f"v{v}"
+
             lines.append(
-                f"- {e.at:%Y-%m-%d %H:%M} UTC {e.alias}: {e.from_version} -> {e.to_version} ({e.kind}, {e.actor})"
+                f"- {e.at:%Y-%m-%d %H:%M} UTC {e.alias}: {where(e.from_version)} -> {where(e.to_version)} ({e.kind}, {e.actor})"
                 + (f": {e.reason}" if e.reason else "")
             )
         return "\n".join(lines)

@@ -24,8 +24,6 @@ from mlops_mcp.core.models.pipeline import coerce_features
 from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
     from mlops_mcp.core.store import Store
 
@@ -151,7 +149,7 @@ class Predictor:
         result_rows = [
             {"prediction_id": pid, **{k: v for k, v in out.items() if k != "experiment_id"}} for pid, out in zip(ids, outputs)
         ]
-        batch = PredictionBatch(ref.name, str(ref), result_rows, versions, latency_ms, loaded.task, loaded.classes, ids)
+        batch = PredictionBatch(ref.name, ref.name if ref.default else str(ref), result_rows, versions, latency_ms, loaded.task, loaded.classes, ids)
         if self.router is not None:
             try:
                 self.router.after(ref, rows, batch)

@@ -42,11 +42,11 @@ class PredictResult(Result):
         elif self.batch.mean is not None:
             head += f" Mean {self.batch.mean:.4g} (min {self.batch.min:.4g}, max {self.batch.max:.4g})."
         lines = [head]
-        for row in self.predictions[:20]:
+        for row in self.predictions[:10]:
             score = "" if row.score is None or row.probabilities is None else f" (score {row.score:.3f})"
             arm = f" [{row.variant}]" if row.variant and row.variant not in ("champion",) else ""
             lines.append(f"- {row.prediction_id}: {row.prediction}{score} v{row.version}{arm}")
-        if len(self.predictions) > 20 or self.truncated:
-            lines.append(f"... {self.n_rows - min(20, len(self.predictions))} more (see structured content).")
+        if self.n_rows > 10:
+            lines.append(f"... {self.n_rows - min(10, len(self.predictions))} more (all in the structured result).")
         lines.append("Explain one with explain_prediction(prediction_id=...); attach outcomes with log_feedback.")
         return "\n".join(lines)
