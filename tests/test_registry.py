@@ -457,3 +457,35 @@ async def test_more_bad_input_found_in_review(mc: Client, shared: Any) -> None:
     assert "params" in tool_error_text(bad_params) and "max_depth" in tool_error_text(bad_params)
     dup = await mc.call_tool("train_model", {"model": "dup", "dataset": "nba/train.parquet", "target": "home_win", "features": ["pace", "pace"]})
     assert "named twice" in tool_error_text(dup)
+
+
+async def test_non_regular_files_are_refused_without_blocking(mc: Client, shared: Any) -> None:
+    """A FIFO (or a folder) inside a data root: every tool answers at once with a clear error."""
+    import os
+
+    root = shared.ops.settings.data_roots[0]
+    os.mkfifo(root / "pipe.parquet")
+    os.mkfifo(root / "pipe.skops")
+    folder = root / "fifo-model"
+    folder.mkdir()
+    os.mkfifo(folder / "MLmodel")
+    (root / "dir.csv").mkdir()
+    try:
+        calls = [
+            ("train_model", {"model": "fifo", "dataset": "pipe.parquet", "target": "home_win"}, "pipe.parquet' is a FIFO"),
+            ("register_model", {"model": "fifo", "source": "pipe.skops"}, "pipe.skops' is a FIFO"),
+            ("register_model", {"model": "fifo", "source": "fifo-model"}, "MLmodel' is a FIFO"),
+            ("log_feedback", {"dataset": "pipe.parquet"}, "pipe.parquet' is a FIFO"),
+            ("log_feedback", {"dataset": "dir.csv"}, "'dir.csv' is a folder, not a file"),
+            ("check_drift", {"model": "nba-win", "dataset": "pipe.parquet"}, "pipe.parquet' is a FIFO"),
+            ("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "dir.csv"}, "is a folder"),
+        ]
+        for tool, args, expected in calls:
+            with anyio.fail_after(20):
+                text = tool_error_text(await mc.call_tool(tool, args))
+            assert expected in text and "internal error" not in text, (tool, text)
+    finally:
+        for p in (root / "pipe.parquet", root / "pipe.skops", folder / "MLmodel"):
+            p.unlink()
+        folder.rmdir()
+        (root / "dir.csv").rmdir()

@@ -164,37 +164,43 @@ def _unjson(text: str) -> Any:
 
 # -- reading the three input forms --------------------------------------------------------------
 def iter_dataset(path: Path, chunk: int = DATASET_CHUNK, argument: str = "dataset") -> Iterator[tuple[list[Any], list[Any]]]:
-    """(prediction_ids, actuals) chunks from a CSV or Parquet file, never the whole file at once."""
-    suffix = path.suffix.lower()
-    need = [ID_COLUMN, ACTUAL_COLUMN]
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
+    """(prediction_ids, actuals) chunks from a CSV or Parquet file, never the whole file at once.
+    The file is opened once, as a regular file only (see ``open_regular``)."""
+    from mlops_mcp.core.datasets import open_regular
 
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:
-            raise InvalidInput(f"cannot read '{path.name}': {exc}", argument=argument) from exc
-        names = pf.schema_arrow.names
-        _check_columns(names, need, path, argument)
-        for batch in pf.iter_batches(batch_size=chunk, columns=need):
-            yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
-        return
-    if suffix == ".csv":
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise InvalidInput(f"unsupported file type '{suffix}'; accepted: .csv, .parquet", argument=argument)
+    need = [ID_COLUMN, ACTUAL_COLUMN]
+    with open_regular(path, argument) as fh:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            try:
+                pf = pq.ParquetFile(fh)
+            except Exception as exc:
+                raise InvalidInput(f"cannot read '{path.name}': {exc}", argument=argument) from exc
+            names = pf.schema_arrow.names
+            _check_columns(names, need, path, argument)
+            for batch in pf.iter_batches(batch_size=chunk, columns=need):
+                yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            return
         import pandas as pd
 
         try:
-            header = pd.read_csv(path, nrows=0).columns.tolist()
+            header = pd.read_csv(fh, nrows=0).columns.tolist()
         except pd.errors.EmptyDataError as exc:
             raise InvalidInput(f"'{path.name}' is empty", argument=argument) from exc
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read '{path.name}': {exc}", argument=argument) from exc
         _check_columns(header, need, path, argument)
-        reader = pd.read_csv(path, usecols=need, dtype={ID_COLUMN: str}, chunksize=chunk)
+        fh.seek(0)
+        reader = pd.read_csv(fh, usecols=need, dtype={ID_COLUMN: str}, chunksize=chunk)
         try:
             for frame in reader:
                 yield frame[ID_COLUMN].tolist(), frame[ACTUAL_COLUMN].tolist()
-        except (ValueError, pd.errors.ParserError) as exc:
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"cannot read '{path.name}': {exc}", argument=argument) from exc
-        return
-    raise InvalidInput(f"unsupported file type '{suffix}'; accepted: .csv, .parquet", argument=argument)
 
 
 def _check_columns(names: Sequence[str], need: Sequence[str], path: Path, argument: str) -> None:
