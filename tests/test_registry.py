@@ -489,3 +489,17 @@ async def test_non_regular_files_are_refused_without_blocking(mc: Client, shared
             p.unlink()
         folder.rmdir()
         (root / "dir.csv").rmdir()
+
+
+async def test_lists_and_objects_are_refused_as_categorical_values(mc: Client, shared: Any) -> None:
+    rows = recent_rows(shared, 1)
+    before = prediction_count(shared, "nba-win")
+    for value, kind in ((["BOS", "LAL"], "a list"), ({"team": "BOS"}, "an object")):
+        for n in (1, 300):  # the single-row fast path and the DataFrame path
+            text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(rows[0], home_team=value)] * n}))
+            assert f"'home_team' is categorical but got {kind}" in text, text
+        text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(rows[0], home_team=value)}))
+        assert "categorical but got" in text
+    assert prediction_count(shared, "nba-win") == before  # nothing was logged
+    ok = await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(rows[0], home_team=17, away_team=True)]})
+    assert not ok.is_error, ok.content
