@@ -2,6 +2,7 @@
 from -> to chain stays intact, nothing is recorded as moved 'outside', and no move fails. Real
 processes, on SQLite (a shared home) and on PostgreSQL."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def _run_two(home: Path, url: str | None) -> None:
     events = reg.alias_events("race", "champion")
     kinds = sorted({e.kind for e in events})
     assert kinds == ["set"], f"moves recorded as {kinds}"
-    broken = [(a.to_version, b.from_version) for a, b in zip(events, events[1:]) if b.from_version != a.to_version]
+    broken = [(a.to_version, b.from_version) for a, b in itertools.pairwise(events) if b.from_version != a.to_version]
     assert broken == [], f"{len(broken)} breaks in the from -> to chain, e.g. {broken[:5]}"
     assert events[0].from_version is None
     assert events[-1].to_version == reg.aliases("race")["champion"]

@@ -134,7 +134,7 @@ def _within(seconds: float, fn: Any) -> Any:
     def run() -> None:
         try:
             box["value"] = fn()
-        except BaseException as exc:  # re-raised in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             box["error"] = exc
 
     t = threading.Thread(target=run, daemon=True)

@@ -187,25 +187,34 @@ def register(r: Registrar) -> None:
             except Exception:  # progress is best effort; a client that stopped listening must not fail the run
                 pass
 
-        result = await anyio.to_thread.run_sync(
-            functools.partial(
-                ops.train,
-                actor=r.actor(),
-                progress=progress,
-                model=model,
-                dataset=dataset,
-                target=target,
-                estimator=estimator,
-                params=params,
-                test_size=test_size,
-                description=description,
-                alias=alias,
-                features=features,
-                exclude=exclude,
-                categorical=categorical,
-                task=task,
+        import threading
+
+        cancel = threading.Event()  # set when this request is cancelled: the fit is killed, nothing registered
+        try:
+            result = await anyio.to_thread.run_sync(
+                functools.partial(
+                    ops.train,
+                    actor=r.actor(),
+                    progress=progress,
+                    cancel=cancel,
+                    model=model,
+                    dataset=dataset,
+                    target=target,
+                    estimator=estimator,
+                    params=params,
+                    test_size=test_size,
+                    description=description,
+                    alias=alias,
+                    features=features,
+                    exclude=exclude,
+                    categorical=categorical,
+                    task=task,
+                ),
+                abandon_on_cancel=True,
             )
-        )
+        except anyio.get_cancelled_exc_class():
+            cancel.set()
+            raise
         return TrainResult(**result)
 
     @r.tool(title="Register an existing model", read_only=False)

@@ -188,14 +188,16 @@ def short(value: Any, limit: int = 60) -> str:
     return r.repr(value)
 
 
-def build_pipeline(estimator: str, task: Task, schema: FeatureSchema, params: dict[str, Any] | None = None) -> "Pipeline":
+def build_pipeline(
+    estimator: str, task: Task, schema: FeatureSchema, params: dict[str, Any] | None = None, limits: "TrainingLimits | None" = None
+) -> "Pipeline":
     """A fresh, unfitted pipeline of the standard shape (see the module docstring)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    model = make_estimator(estimator, task, params or {})
+    model = make_estimator(estimator, task, params or {}, limits)
     transformers: list[tuple[str, Any, list[str]]] = []
     if schema.numeric:
         transformers.append(
@@ -218,7 +220,66 @@ def build_pipeline(estimator: str, task: Task, schema: FeatureSchema, params: di
     return Pipeline([("preprocess", pre), ("model", model)])
 
 
-def make_estimator(name: str, task: Task, params: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class TrainingLimits:
+    """Caps on the hyper-parameters that decide how long a fit runs, set by the operator
+    (``MLOPS_MAX_*``), never by the caller. Every estimator's capped parameters are listed in
+    :data:`CAPPED`; a value above its cap (the caller's or an estimator default) is refused,
+    naming the parameter, the cap and the setting."""
+
+    n_estimators: int = 1000
+    max_iter: int = 10_000
+    max_depth: int = 32
+    n_jobs: int = 8
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "TrainingLimits":
+        return cls(settings.max_n_estimators, settings.max_iter, settings.max_depth, settings.max_train_jobs)
+
+
+#: hyper-parameter -> the setting that caps it
+CAP_SETTINGS = {
+    "n_estimators": "MLOPS_MAX_N_ESTIMATORS",
+    "max_iter": "MLOPS_MAX_ITER",
+    "max_depth": "MLOPS_MAX_DEPTH",
+    "n_jobs": "MLOPS_MAX_TRAIN_JOBS",
+}
+#: estimator -> its capped hyper-parameters (for hist_gradient_boosting, max_iter is its number of trees)
+CAPPED: dict[str, tuple[str, ...]] = {
+    "logistic_regression": ("max_iter", "n_jobs"),
+    "linear_regression": ("n_jobs",),
+    "ridge": ("max_iter",),
+    "random_forest": ("n_estimators", "max_depth", "n_jobs"),
+    "gradient_boosting": ("n_estimators", "max_depth"),
+    "hist_gradient_boosting": ("max_iter", "max_depth"),
+}
+
+
+def check_limits(name: str, model: Any, given: dict[str, Any], limits: TrainingLimits) -> None:
+    """Refuse capped hyper-parameters above their caps (see :class:`TrainingLimits`). Values of
+    the wrong type are left to the estimator's own validation, which names them."""
+    import os
+
+    values = model.get_params(deep=False)
+    for param in CAPPED.get(name, ()):
+        value = values.get(param)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        cap = getattr(limits, param)
+        effective = value
+        if param == "n_jobs" and value < 0:  # -1 = every CPU, -2 = all but one, ...
+            effective = max(1, (os.cpu_count() or 1) + 1 + int(value))
+        if effective > cap:
+            shown = int(value) if float(value).is_integer() else value
+            whose = "" if param in given else f" (the default of {name})"
+            raise InvalidInput(
+                f"{param}={shown}{whose} is above this server's cap of {cap} for {name}; ask for at most {cap}. "
+                f"The cap bounds how long one training may run; the operator sets it with {CAP_SETTINGS[param]}",
+                argument="params",
+            )
+
+
+def make_estimator(name: str, task: Task, params: dict[str, Any], limits: TrainingLimits | None = None) -> Any:
     if name not in ESTIMATORS:
         raise InvalidInput(f"unknown estimator '{name}'; accepted: {listing(ESTIMATORS)}", argument="estimator")
     tasks, _ = ESTIMATORS[name]
@@ -240,10 +301,12 @@ def make_estimator(name: str, task: Task, params: dict[str, Any]) -> Any:
     }
     cls, defaults = classes[(name, task)]
     try:
-        return cls(**{**defaults, **params})
+        model = cls(**{**defaults, **params})
     except TypeError as exc:
         valid = sorted(cls().get_params())
         raise InvalidInput(f"{exc}; {cls.__name__} accepts: {listing(valid, 40)}", argument="params") from exc
+    check_limits(name, model, params, limits or TrainingLimits())
+    return model
 
 
 def feature_sources(pipeline: "Pipeline") -> list[str]:

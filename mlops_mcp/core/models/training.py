@@ -8,6 +8,7 @@ the new version is deleted again.
 
 import logging
 import tempfile
+import threading
 import warnings
 import time
 from collections.abc import Callable
@@ -16,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_mcp import __version__
 from mlops_mcp.core.datasets import read_frame, resolve_path
-from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.errors import Cancelled, InvalidInput, listing
 from mlops_mcp.core.models.pipeline import (
     ESTIMATORS,
-    short,
     FeatureSchema,
+    TrainingLimits,
     build_pipeline,
     coerce_features,
     infer_schema,
@@ -131,8 +132,13 @@ def train(
     actor: str = "unknown",
     reference_rows: int = 50_000,
     progress: Progress = _noop,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate, log and register one version. Returns a summary for the caller."""
+    """Train, evaluate, log and register one version. Returns a summary for the caller.
+
+    The fit runs in a child process (see ``fitting``), bounded by the operator's caps on
+    hyper-parameters and MLOPS_MAX_TRAIN_SECONDS; setting ``cancel`` (the MCP request was
+    cancelled) stops it at once, and nothing is registered unless the version was already created."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
@@ -181,14 +187,15 @@ def train(
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:  # e.g. a held-out share too small to hold every class
         raise InvalidInput(f"cannot split {len(y)} rows for evaluation: {exc}", argument="test_size") from None
-    pipeline = build_pipeline(estimator, task_, schema, params)
+    settings = registry.settings
+    pipeline = build_pipeline(estimator, task_, schema, params, TrainingLimits.from_settings(settings))
     progress(0.1, f"training {estimator} on {len(X_train)} rows, {len(schema.features)} features")
-    started = time.perf_counter()
-    try:
-        pipeline.fit(X_train, y_train)
-    except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError: bad hyper-parameters
-        raise InvalidInput(f"{estimator} refused to train: {short(str(exc), 300)}", argument="params") from None
-    train_seconds = time.perf_counter() - started
+    from mlops_mcp.core.models.fitting import fit_in_child
+
+    fit = fit_in_child(pipeline, X_train, y_train, timeout=settings.max_train_seconds, cancel=cancel, name=estimator)
+    pipeline, train_seconds = fit.fitted, fit.wall_seconds
+    warnings.extend(f"while fitting: {w}" for w in fit.warnings)
+    _check_cancel(cancel)
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])] or None
     schema.classes = classes
     progress(0.7, "evaluating on the held-out split")
@@ -222,6 +229,7 @@ def train(
         tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset)},
         description=description,
         example=frame.loc[X_train.index[:50], schema.features],  # raw dtypes: the signature a notebook meets
+        cancel=cancel,
     )
     register_seconds = time.perf_counter() - reg_started
     alias_result = None
@@ -265,9 +273,11 @@ def log_and_register(
     tags: dict[str, str],
     description: str | None,
     example: "pd.DataFrame | None",
+    cancel: threading.Event | None = None,
 ) -> int:
     """Log a fitted scikit-learn model and its reference to a new run, then create the version.
-    Returns the new version number."""
+    Returns the new version number. A ``cancel`` set before the version is created stops here
+    (the run is marked failed, no version exists)."""
     import mlflow.sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
@@ -314,6 +324,7 @@ def log_and_register(
         version_tags = dict(tags)
         if reference is not None:
             version_tags[TAG_REFERENCE] = f"{run.info.artifact_uri}/{ARTIFACT_DIR}"
+        _check_cancel(cancel)
         registry.ensure_model(model)
         mv = client.create_model_version(model, source=source, run_id=run_id, tags=version_tags, description=description)
         client.set_terminated(run_id)
@@ -324,6 +335,11 @@ def log_and_register(
         except Exception:
             log.warning("could not mark run %s failed", run_id)
         raise
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("training was cancelled; nothing was registered")
 
 
 def _warnings(frame: "pd.DataFrame", schema: FeatureSchema, n_missing_target: int) -> list[str]:
