@@ -8,7 +8,8 @@ killed. A child process can: when the request is cancelled or the time limit
 caller gets a clear error; nothing was logged or registered, because that happens afterwards.
 
 Cost: the children are forked from a ``forkserver`` that has scikit-learn and pandas imported
-already (started once per server process, on the first training: ~1-2 s), so each fit pays a
+already (started once per server process, in the background when the first training begins: it
+imports the libraries in ~1-2 s, while the training reads its data), so each fit pays a
 fork and the pickling of the training rows there and of the fitted model back (tens of
 milliseconds for the demo data; ``benchmarks/registry.py`` measures it next to an in-process fit).
 Where ``forkserver`` does not exist (Windows) ``spawn`` is used, which imports the libraries per fit.
@@ -72,6 +73,17 @@ def context() -> Any:
                 ctx.set_forkserver_preload(PRELOAD)
             _context = ctx
         return _context
+
+
+def warm_up() -> None:
+    """Start the fork server in the background (it imports scikit-learn and pandas, ~1-2 s), so a
+    training's first fit does not wait for it: called when a training begins reading its data."""
+    ctx = context()
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    threading.Thread(target=forkserver.ensure_running, name="mlops-forkserver-start", daemon=True).start()
 
 
 def running_fits() -> list[int]:

@@ -151,6 +151,9 @@ def train(
         raise InvalidInput(f"{test_size} is outside 0.05..0.5 (the share of rows held out for evaluation)", argument="test_size")
 
     progress(0.0, "reading data")
+    from mlops_mcp.core.models.fitting import warm_up
+
+    warm_up()
     path = resolve_path(dataset, roots)
     frame = read_frame(path)
     if target not in frame.columns:
