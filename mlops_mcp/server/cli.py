@@ -55,26 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    pipes = None
-    if args.command == "serve" and not args.http:
-        # First, before settings, logging or any library: stdout belongs to the protocol.
-        from mlops_mcp.server.stdio import guard_stdio
-
-        pipes = guard_stdio()
     if getattr(args, "home", None):
         os.environ["MLOPS_HOME"] = args.home
-    try:
-        if args.command == "serve":
-            return _serve(args, pipes)
-        if args.command == "demo":
-            from mlops_mcp.server.demo import run_demo
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "demo":
+        from mlops_mcp.server.demo import run_demo
 
-            return run_demo(home=args.home, quick=args.quick)
-        if args.command == "db":
-            return _db(args)
-    except ConfigurationError as exc:
-        print(f"mlops-mcp: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return run_demo(home=args.home, quick=args.quick)
+    if args.command == "db":
+        return _db(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
