@@ -173,10 +173,29 @@ def coerce_features(frame: "pd.DataFrame", schema: FeatureSchema, argument: str 
                 raise InvalidInput(f"column '{col}' has an infinite value (row {row}); send a finite number or null", argument=argument)
             out[col] = converted
         else:
+            if series.dtype == object:
+                bad = series[series.map(lambda v: not is_category_value(v))]
+                if len(bad):
+                    raise InvalidInput(category_error(col, bad.iloc[0], bad.index[0]), argument=argument)
             out[col] = series.astype(object).where(series.notna(), None).map(
                 lambda v: v if v is None else str(v)
             )
     return pd.DataFrame(out, index=frame.index)
+
+
+def is_category_value(value: Any) -> bool:
+    """A value a categorical column takes: text, a number, a boolean, a date, or missing. Lists
+    and objects are refused (their text form would be a category nobody could send again)."""
+    import datetime
+
+    return value is None or isinstance(value, str | int | float | bool | datetime.date) or (
+        hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0  # numpy scalars
+    )
+
+
+def category_error(column: str, value: Any, row: Any) -> str:
+    kind = "a list" if isinstance(value, list | tuple) else "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
+    return f"column '{column}' is categorical but got {kind} {short(value)} (row {row}); send a text, number, boolean or null"
 
 
 def short(value: Any, limit: int = 60) -> str:
