@@ -503,3 +503,52 @@ async def test_lists_and_objects_are_refused_as_categorical_values(mc: Client, s
     assert prediction_count(shared, "nba-win") == before  # nothing was logged
     ok = await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(rows[0], home_team=17, away_team=True)]})
     assert not ok.is_error, ok.content
+
+
+async def test_a_first_version_without_alias_becomes_champion(mc: Client, shared: Any) -> None:
+    """Issue 11: the plain name works after the first train_model/register_model without `alias`;
+    the move is in the history with its reason; later versions move the champion only by promotion."""
+    args = {"model": "first", "dataset": "nba/train.parquet", "target": "home_win", "exclude": EXCLUDE, "estimator": "logistic_regression"}
+    first = (await mc.call_tool("train_model", args)).structured_content
+    assert first["auto_champion"] is True
+    assert first["alias"] == {"model": "first", "alias": "champion", "from_version": None, "to_version": 1, "changed": True}
+    served = await mc.call_tool("predict", {"model": "first", "rows": recent_rows(shared, 2)})
+    assert not served.is_error, served.content
+    assert {p["version"] for p in served.structured_content["predictions"]} == {1}
+    second = (await mc.call_tool("train_model", args)).structured_content
+    assert second["auto_champion"] is False and second["alias"] is None
+    history = (await mc.call_tool("get_model_history", {"model": "first"})).structured_content
+    assert history["aliases"] == {"champion": 1}
+    [event] = history["events"]
+    assert (event["kind"], event["from_version"], event["to_version"]) == ("set", None, 1)
+    assert "made champion automatically" in event["reason"] and "had no champion yet" in event["reason"]
+
+    # an explicit alias is honoured as given (no champion added)
+    explicit = (await mc.call_tool("train_model", {**args, "model": "first-explicit", "alias": "challenger"})).structured_content
+    assert explicit["auto_champion"] is False and shared.ops.registry.aliases("first-explicit") == {"challenger": 1}
+
+    # register_model too
+    mv = shared.ops.registry.version("nba-win", 2)
+    reg = (await mc.call_tool("register_model", {"model": "first-imported", "source": f"runs:/{mv.run_id}/model"})).structured_content
+    assert reg["auto_champion"] is True and reg["alias"]["to_version"] == 1
+    assert not (await mc.call_tool("predict", {"model": "first-imported", "rows": recent_rows(shared, 1)})).is_error
+
+    # a champion removed on purpose is not put back by the next version
+    shared.ops.registry.client.delete_registered_model_alias("first", "champion")
+    shared.ops.registry.history("first")  # the removal is noticed (observed)
+    third = (await mc.call_tool("train_model", args)).structured_content
+    assert third["auto_champion"] is False and "champion" not in shared.ops.registry.aliases("first")
+
+
+def test_only_one_of_concurrent_first_versions_becomes_champion(shared: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = shared.ops.registry
+    reg.ensure_model("first-race")
+    for _ in range(4):
+        reg.client.create_model_version("first-race", source=(shared.ops.settings.home / "nowhere").as_uri())
+    with ThreadPoolExecutor(4) as pool:
+        moves = list(pool.map(lambda v: reg.first_champion("first-race", v, "t", "test"), [1, 2, 3, 4]))
+    made = [m for m in moves if m is not None]
+    assert len(made) == 1 and reg.aliases("first-race") == {"champion": made[0]["to_version"]}
+    assert len(reg.alias_events("first-race", "champion")) == 1

@@ -45,6 +45,10 @@ class TrainResult(BaseModel):
     categorical: list[str]
     classes: list[Scalar] | None
     alias: AliasMove | None
+    auto_champion: bool = Field(
+        default=False,
+        description="true: the model had no champion, so this first version was made champion (its plain name serves it)",
+    )
     train_seconds: float
     register_seconds: float = Field(description="logging + registering + reference profile, beyond training")
     reference_rows: int = Field(description="training rows kept as the version's reference profile")
@@ -56,6 +60,10 @@ class RegisterResult(BaseModel):
     version: int
     source: str
     alias: AliasMove | None
+    auto_champion: bool = Field(
+        default=False,
+        description="true: the model had no champion, so this first version was made champion (its plain name serves it)",
+    )
     reference_rows: int | None = Field(description="rows kept as the drift/explanation reference (null: none given)")
 
 

@@ -73,10 +73,16 @@ def register(
             description=description,
             example=example,
         )
-    alias_result = None
-    if alias is not None:
-        alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
+    try:
+        if alias is not None:
+            alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
+        else:
+            alias_result = registry.first_champion(model, version, actor, via=f"register_model from {source}")
+    except BaseException:
+        registry.client.delete_model_version(model, str(version))
+        raise
     return {"model": model, "version": version, "source": source, "alias": alias_result,
+            "auto_champion": alias is None and alias_result is not None,
             "reference_rows": None if reference_frame is None else min(len(reference_frame), reference_rows)}
 
 

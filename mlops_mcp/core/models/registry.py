@@ -445,6 +445,17 @@ class Registry:
             self._move(txn, name, alias, None, version, "set", actor, reason)
         return {"model": name, "alias": alias, "from_version": None, "to_version": version, "changed": True}
 
+    def first_champion(self, name: str, version: int, actor: str, via: str) -> dict[str, Any] | None:
+        """A model that has never had a champion gets one: its new version, so that its plain name
+        works at once (every tool takes ``name`` to mean ``name@champion``). Recorded in the alias
+        history with the reason; once a model has (or had) a champion, it moves only by
+        promotion. Returns the move, or None when the model already has one (or had one)."""
+        return self.set_alias_if_unset(
+            name, DEFAULT_ALIAS, version, actor,
+            reason=f"version {version} ({via}) made champion automatically: '{name}' had no champion yet, so its "
+            "plain name now serves this version; later versions become champion only by promotion (set_model_alias)",
+        )
+
     def rollback(self, name: str, alias: str, to_version: int | None, actor: str, reason: str | None) -> dict[str, Any]:
         """Plan and move in one locked step (see :meth:`rollback_target`)."""
         with self.alias_transaction(name, alias):

@@ -235,13 +235,14 @@ def train(
         cancel=cancel,
     )
     register_seconds = time.perf_counter() - reg_started
-    alias_result = None
-    if alias is not None:
-        try:
+    try:
+        if alias is not None:
             alias_result = registry.set_alias(model, alias, version, actor, reason=f"train_model {estimator}")
-        except BaseException:
-            registry.client.delete_model_version(model, str(version))
-            raise
+        else:
+            alias_result = registry.first_champion(model, version, actor, via=f"train_model {estimator}")
+    except BaseException:
+        registry.client.delete_model_version(model, str(version))
+        raise
     progress(1.0, f"registered {model} version {version}")
     return {
         "model": model,
@@ -256,6 +257,7 @@ def train(
         "categorical": schema.categorical,
         "classes": classes,
         "alias": alias_result,
+        "auto_champion": alias is None and alias_result is not None,
         "train_seconds": round(train_seconds, 3),
         "register_seconds": round(register_seconds, 3),
         "reference_rows": len(reference),
