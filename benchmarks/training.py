@@ -51,14 +51,17 @@ def main() -> None:
     for data, label in ((frame, f"{len(frame):,} rows"), (big, f"{len(big):,} rows")):
         X = coerce_features(data[schema.features], schema)
         y = data["home_win"]
-        here = measure(lambda: DummyClassifier().fit(X, y), runs=7, warmup=0)
-        there = measure(lambda: fitting.fit_in_child(DummyClassifier(), X, y, timeout=600), runs=7, warmup=0)
+        here = measure(lambda X=X, y=y: DummyClassifier().fit(X, y), runs=7, warmup=0)
+        there = measure(lambda X=X, y=y: fitting.fit_in_child(DummyClassifier(), X, y, timeout=600), runs=7, warmup=0)
         rows.append([f"overhead alone (a no-op DummyClassifier), {label}", here.fmt("ms"), there.fmt("ms"),
                      f"{(there.median - here.median) * 1000:+.0f} ms"])
         # the slow estimators only on the small data: on a shared machine their noise swamps the difference
         for estimator in ("logistic_regression",) if data is big else ("logistic_regression", "gradient_boosting", "random_forest"):
-            here = measure(lambda: build_pipeline(estimator, "classification", schema).fit(X, y), runs=3, warmup=0)
-            there = measure(lambda: fitting.fit_in_child(build_pipeline(estimator, "classification", schema), X, y, timeout=600), runs=3, warmup=0)
+            here = measure(lambda e=estimator, X=X, y=y: build_pipeline(e, "classification", schema).fit(X, y), runs=3, warmup=0)
+            there = measure(
+                lambda e=estimator, X=X, y=y: fitting.fit_in_child(build_pipeline(e, "classification", schema), X, y, timeout=600),
+                runs=3, warmup=0,
+            )
             rows.append([f"{estimator}, {label}", here.fmt("s"), there.fmt("s"), f"{(there.median - here.median) * 1000:+.0f} ms"])
 
     X = coerce_features(big[schema.features], schema)

@@ -43,6 +43,9 @@ class TrainResult(BaseModel):
     n_test: int
     features: list[str]
     categorical: list[str]
+    dates_left_out: list[str] = Field(
+        default_factory=list, description="date columns not used as features (see warnings for how to use them)"
+    )
     classes: list[Scalar] | None
     alias: AliasMove | None
     auto_champion: bool = Field(

@@ -24,6 +24,7 @@ class PredictResult(BaseModel):
     summary: dict[str, Any] = Field(description="class counts and mean score, or mean/min/max value")
     predictions: list[PredictionRow] = Field(description="per row, in input order; at most `max_results`")
     truncated: bool = Field(description="true when more rows were predicted (and logged) than listed")
+    warnings: list[str] = Field(default_factory=list, description="about the input, e.g. dates the model never saw in training")
 
 
 def register(r: Registrar) -> None:
@@ -68,4 +69,5 @@ def register(r: Registrar) -> None:
             summary=summarize(batch),
             predictions=[PredictionRow(**row) for row in listed],
             truncated=len(listed) < len(batch.rows),
+            warnings=batch.warnings,
         )

@@ -15,6 +15,7 @@ The pipeline is plain scikit-learn (no custom classes), so a notebook can load i
 without this package, and a raw CSV/Parquet frame goes in as it is.
 """
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +50,10 @@ class FeatureSchema:
     target: str | None = None
     task: Task | None = None
     classes: list[Any] | None = None
+    #: columns holding dates or times (typed, or text that parses as dates). ``train_model`` leaves
+    #: them out of the features unless named in ``categorical``; they stay in the reference sample,
+    #: so drift can check them as time.
+    dates: list[str] = field(default_factory=list)
 
     @property
     def numeric(self) -> list[str]:
@@ -89,8 +94,14 @@ def infer_schema(
     features: list[str] | None = None,
     categorical: list[str] | None = None,
     exclude: list[str] | None = None,
+    leave_out_dates: bool = False,
 ) -> FeatureSchema:
-    """Pick the feature columns (all but the target and excluded ones) and decide their kinds."""
+    """Pick the feature columns (all but the target and excluded ones) and decide their kinds.
+
+    Date and datetime columns are found (see :func:`date_kind`) and listed in ``dates``. With
+    ``leave_out_dates`` (training) they are not features unless named in ``categorical``: a raw
+    date is one category per day, and every date after the training data matches none of them.
+    Named in ``features`` alone, a date column is refused with what to do instead."""
     import pandas as pd
 
     columns = [c for c in frame.columns if c != target and c not in (exclude or [])]
@@ -102,9 +113,22 @@ def infer_schema(
         duplicated = sorted({c for c in columns if columns.count(c) > 1})
         if duplicated:
             raise InvalidInput(f"columns named twice: {listing(duplicated)}", argument="features")
-    if not columns:
-        raise InvalidInput("no feature columns left besides the target", argument="features")
     forced = set(categorical or [])
+    dates = [c for c in columns if date_kind(frame[c]) is not None]
+    if leave_out_dates:
+        named = [c for c in dates if features is not None and c not in forced]
+        if named:
+            raise InvalidInput(
+                f"{listing(repr(c) for c in named)} {'holds' if len(named) == 1 else 'hold'} dates: a model cannot use raw dates (each date "
+                "would be its own category, and dates after the training data match none). Derive columns from "
+                "them in the data (day of week, month, days since a start date) and train on those, or name "
+                "them in `categorical` to use each date as a category",
+                argument="features",
+            )
+        columns = [c for c in columns if c not in dates or c in forced]
+    if not columns:
+        left = f" (date columns left out: {listing(dates)})" if dates else ""
+        raise InvalidInput(f"no feature columns left besides the target{left}", argument="features")
     unknown = forced - set(columns)
     if unknown:
         raise InvalidInput(f"not feature columns: {listing(sorted(unknown))}", argument="categorical")
@@ -119,8 +143,8 @@ def infer_schema(
             numeric = True
         if col in forced or not numeric:
             kinds[col] = "categorical"
-            values = series.dropna().astype(str).unique().tolist()
-            categories[col] = sorted(values)[:1000]
+            values = series.dropna().map(str).unique().tolist()  # as coerce_features writes them
+            categories[col] = sorted(values)[:MAX_CATEGORIES]
         else:
             kinds[col] = "numeric"
     return FeatureSchema(
@@ -129,7 +153,64 @@ def infer_schema(
         dtypes={c: str(frame[c].dtype) for c in columns},
         categories=categories,
         target=target,
+        dates=dates,
     )
+
+
+MAX_CATEGORIES = 1000  # known values kept per categorical column (a longer list is cut)
+DATE_SAMPLE = 200  # distinct values looked at to decide whether a text column holds dates
+_DATE_TEXT = re.compile(
+    r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"  # 2024-03-01, 2024/3/1, 01/03/2024, 1.3.2024
+    r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"  # optional time
+    r"(Z|[+-]\d{2}:?\d{2})?$"  # optional zone
+)
+
+
+def date_kind(series: "pd.Series") -> str | None:
+    """How a column holds dates: ``"typed"`` (datetime64, period), ``"date objects"`` (Python
+    dates, as Parquet's date32 arrives), ``"text"`` (strings that all look like and parse as
+    dates, judged on up to 200 distinct values), or None."""
+    import datetime
+    import warnings
+
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(series) or isinstance(series.dtype, pd.PeriodDtype):
+        return "typed"
+    if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+        return None
+    sample = series.dropna().drop_duplicates().head(DATE_SAMPLE).tolist()
+    if not sample:
+        return None
+    if all(isinstance(v, datetime.date) for v in sample):
+        return "date objects"
+    if not all(isinstance(v, str) and _DATE_TEXT.match(v.strip()) for v in sample):
+        return None
+    try:
+        with warnings.catch_warnings():  # pandas' day-first guesses
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(pd.Series([v.strip() for v in sample]), errors="coerce", format="mixed", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return "text" if parsed.notna().all() else None
+
+
+def unseen_dates(schema: FeatureSchema, rows: list[dict[str, Any]]) -> list[str]:
+    """For date columns a model uses as categories: which rows bring dates it never saw (they match
+    no category, so the model answers as if the date were missing). Said, never silent."""
+    out: list[str] = []
+    for col in schema.dates:
+        known = schema.categories.get(col)
+        if col not in schema.kinds or schema.kinds[col] != "categorical" or not known or len(known) >= MAX_CATEGORIES:
+            continue
+        seen = set(known)
+        new = [row.get(col) for row in rows if row.get(col) is not None and str(row.get(col)) not in seen]
+        if new:
+            out.append(
+                f"'{col}': {len(new)} of {len(rows)} rows have dates the model never saw in training (e.g. {short(new[0])}; "
+                f"it knows {known[0]} .. {known[-1]}); they match no category, so the model treats them as missing"
+            )
+    return out
 
 
 def coerce_features(frame: "pd.DataFrame", schema: FeatureSchema, argument: str = "rows") -> "pd.DataFrame":

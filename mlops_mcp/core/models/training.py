@@ -180,10 +180,11 @@ def train(
 
         if not pd.api.types.is_numeric_dtype(y):
             raise InvalidInput(f"target '{target}' is not numeric; regression needs numbers", argument="target")
-    schema = infer_schema(frame, target, features=features, categorical=categorical, exclude=exclude)
+    schema = infer_schema(frame, target, features=features, categorical=categorical, exclude=exclude, leave_out_dates=True)
     schema.task = task_
     X = coerce_features(frame[schema.features], schema, argument="dataset")
-    warnings = _warnings(frame, schema, n_missing_target)
+    warnings = _date_warnings(frame, schema) + _warnings(frame, schema, n_missing_target)
+    dates_left_out = [c for c in schema.dates if c not in schema.features]
 
     stratify = y if task_ == "classification" else None
     try:
@@ -206,7 +207,8 @@ def train(
 
     progress(0.8, "logging to MLflow and registering")
     reg_started = time.perf_counter()
-    reference = sample_rows(frame[schema.features + [target]], reference_rows, seed)
+    # date columns left out of the features stay in the reference: drift checks them as time
+    reference = sample_rows(frame[schema.features + dates_left_out + [target]], reference_rows, seed)
     reference[PREDICTION_COLUMN] = prediction_scores(pipeline, task_, coerce_features(reference[schema.features], schema))
     run_params = {
         "estimator": estimator,
@@ -255,6 +257,7 @@ def train(
         "n_test": len(X_test),
         "features": schema.features,
         "categorical": schema.categorical,
+        "dates_left_out": dates_left_out,
         "classes": classes,
         "alias": alias_result,
         "auto_champion": alias is None and alias_result is not None,
@@ -345,6 +348,26 @@ def log_and_register(
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("training was cancelled; nothing was registered")
+
+
+def _date_warnings(frame: "pd.DataFrame", schema: FeatureSchema) -> list[str]:
+    """What happened to each date column, and how to use one."""
+    out: list[str] = []
+    for col in schema.dates:
+        example = frame[col].dropna().iloc[0]
+        if col in schema.features:
+            out.append(
+                f"'{col}' holds dates (e.g. '{example}') and is used as categories, as asked: a date not in the "
+                "training data matches none of them, and predict says so in its warnings"
+            )
+        else:
+            out.append(
+                f"'{col}' holds dates (e.g. '{example}') and was left out of the features: raw dates would be one "
+                "category per day, matching no date after the training data. To use it, derive columns from it in "
+                "the data (day of week, month, days since a start date, days to an event) and train on those, or "
+                f"name it in categorical=['{col}'] to use each date as a category. Drift checks still cover it"
+            )
+    return out
 
 
 def _warnings(frame: "pd.DataFrame", schema: FeatureSchema, n_missing_target: int) -> list[str]:
