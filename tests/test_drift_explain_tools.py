@@ -259,7 +259,7 @@ async def test_drift_dataset_that_is_not_a_parquet_file(mc: Client, shared: Any)
     (folder / "a_folder.parquet").mkdir(exist_ok=True)
     (folder / "garbage.parquet").write_bytes(b"this is not parquet")
     text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/a_folder.parquet"}))
-    assert "dataset" in text and "'a_folder.parquet' is a directory" in text, text
+    assert "dataset" in text and "'nba/a_folder.parquet' is a folder, not a file" in text, text  # refused by resolve_path
     text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/garbage.parquet"}))
     assert "dataset" in text and "cannot read 'garbage.parquet' as Parquet" in text, text
     assert str(folder) not in text

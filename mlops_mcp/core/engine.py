@@ -210,13 +210,14 @@ class MLOps:
     ) -> None:
         """Write one mutating call to the audit log."""
         from mlops_mcp.core import audit
+        from mlops_mcp.core.errors import Cancelled
 
         audit.record(
             self.store,
             actor=actor,
             tool=tool,
             arguments=arguments,
-            outcome="ok" if error is None else "error",
+            outcome="ok" if error is None else ("cancelled" if isinstance(error, Cancelled) else "error"),
             error=None if error is None else str(error)[:2000],
             duration_ms=seconds * 1000,
         )
@@ -244,8 +245,10 @@ class MLOps:
         task: str | None = None,
         actor: str = LIBRARY_ACTOR,
         progress: Progress | None = None,
+        cancel: "threading.Event | None" = None,
     ) -> "TrainResult":
-        """Fit, evaluate, log and register a version (see ``train_model``)."""
+        """Fit, evaluate, log and register a version (see ``train_model``). Setting ``cancel`` stops
+        the fit (it runs in a child process) and registers nothing."""
         from mlops_mcp.core.models.results import TrainResult
         from mlops_mcp.core.models.training import train
 
@@ -254,7 +257,7 @@ class MLOps:
             self.registry, self.settings.data_roots, model=model, dataset=dataset, target=target,
             estimator=estimator, params=params, test_size=test_size, description=description, alias=alias,
             features=features, exclude=exclude, categorical=categorical, task=task, actor=actor,
-            reference_rows=self.settings.reference_sample_rows, **extra,
+            reference_rows=self.settings.reference_sample_rows, cancel=cancel, **extra,
         )
         return TrainResult.model_validate(data)
 
@@ -372,6 +375,7 @@ class MLOps:
                 "batch": BatchSummary.model_validate(summarize(batch)),
                 "predictions": listed,
                 "truncated": len(listed) < len(batch.rows),
+                "warnings": batch.warnings,
             }
         )
 

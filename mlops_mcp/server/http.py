@@ -300,7 +300,7 @@ def add_routes(mcp: MCPServer) -> None:
             log.exception("REST predict failed for %s", ref)
             return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
         return JSONResponse(
-            {"model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows}
+            {"model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows, "warnings": batch.warnings}
         )
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.core.models.pipeline import FeatureSchema, short
+from mlops_mcp.core.models.pipeline import FeatureSchema, category_error, is_category_value, short
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,6 +71,8 @@ def coerce_record(row: dict[str, Any], schema: FeatureSchema, argument: str = "r
                 )
             out.append(None if math.isnan(number) else number)
         else:
+            if not is_category_value(value):
+                raise InvalidInput(category_error(name, value, 0), argument=argument)
             missing = value is None or (isinstance(value, float) and math.isnan(value))
             out.append(None if missing else str(value))
     return out

@@ -41,8 +41,15 @@ class TrainResult(Result):
     n_test: int
     features: list[str]
     categorical: list[str]
+    dates_left_out: list[str] = Field(
+        default_factory=list, description="date columns not used as features (see warnings for how to use them)"
+    )
     classes: list[Scalar] | None
     alias: AliasMove | None = Field(description="the alias move made for this version, if any")
+    auto_champion: bool = Field(
+        default=False,
+        description="true: the model had no champion, so this first version was made champion (its plain name serves it)",
+    )
     train_seconds: float
     register_seconds: float = Field(description="logging + registering + reference profile, beyond training")
     reference_rows: int = Field(description="training rows kept as the version's reference profile")
@@ -56,6 +63,10 @@ class TrainResult(Result):
         )
         if self.alias is not None:
             text += " " + self.alias.describe()
+        if self.auto_champion:
+            text += " It is the model's first version, so it became champion: the plain name serves it."
+        if self.dates_left_out:
+            text += f" Date columns left out of the features: {', '.join(self.dates_left_out)}."
         if self.warnings:
             text += " Warnings: " + " | ".join(self.warnings[:5])
         return text
@@ -66,6 +77,10 @@ class RegisterResult(Result):
     version: int
     source: str
     alias: AliasMove | None
+    auto_champion: bool = Field(
+        default=False,
+        description="true: the model had no champion, so this first version was made champion (its plain name serves it)",
+    )
     reference_rows: int | None = Field(description="rows kept as the drift/explanation reference (null: none given)")
 
     def describe(self) -> str:

@@ -31,6 +31,7 @@ class PredictResult(Result):
     batch: BatchSummary
     predictions: list[PredictionRow] = Field(description="per row, in input order; at most `max_results`")
     truncated: bool = Field(description="true when more rows were predicted (and logged) than listed")
+    warnings: list[str] = Field(default_factory=list, description="about the input, e.g. dates the model never saw in training")
 
     def describe(self) -> str:
         head = (
@@ -48,5 +49,6 @@ class PredictResult(Result):
             lines.append(f"- {row.prediction_id}: {row.prediction}{score} v{row.version}{arm}")
         if self.n_rows > 10:
             lines.append(f"... {self.n_rows - min(10, len(self.predictions))} more (all in the structured result).")
+        lines.extend(f"Warning: {w}" for w in self.warnings[:5])
         lines.append("Explain one with explain_prediction(prediction_id=...); attach outcomes with log_feedback.")
         return "\n".join(lines)
