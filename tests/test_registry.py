@@ -218,6 +218,9 @@ async def test_register_from_run_and_skops_and_refuse_pickle(mc: Client, shared:
     rows = recent_rows(shared, 2)
     served = await mc.call_tool("predict", {"model": "imported/1", "rows": rows})
     assert not served.is_error, served.content
+    # the version was loaded before its reference was attached: the served form must have it now
+    imported = shared.ops.registry.load(shared.ops.registry.version("imported", 1))
+    assert imported.reference_dir is not None and imported.encoder is not None
 
     import joblib
     import skops.io as sio
@@ -554,3 +557,25 @@ def test_only_one_of_concurrent_first_versions_becomes_champion(shared: Any) -> 
     made = [m for m in moves if m is not None]
     assert len(made) == 1 and reg.aliases("first-race") == {"champion": made[0]["to_version"]}
     assert len(reg.alias_events("first-race", "champion")) == 1
+
+
+async def test_small_data_can_be_given_inline(mc: Client, shared: Any) -> None:
+    """Wherever a dataset is taken, a list of row objects works too (issue 11), up to a stated size."""
+    frame = pd.read_parquet(shared.ops.settings.data_roots[0] / "nba" / "train.parquet").head(400)
+    rows = json.loads(frame.drop(columns=["game_id", "game_date"]).to_json(orient="records"))
+    trained = await mc.call_tool("train_model", {"model": "inline", "dataset": rows, "target": "home_win",
+                                                 "exclude": ["season", "point_margin"], "estimator": "logistic_regression"})
+    assert not trained.is_error, trained.content
+    assert trained.structured_content["n_train"] + trained.structured_content["n_test"] == 400
+    labeled = rows[:150]
+    compared = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": labeled})
+    assert not compared.is_error and compared.structured_content["n_rows"] == 150
+    assert compared.structured_content["dataset"] == "150 inline rows"
+    ab = await mc.call_tool("run_ab_test", {"model": "nba-win", "variant_a": "1", "variant_b": "2", "dataset": labeled})
+    assert not ab.is_error and ab.structured_content["n"] == 150
+    imp = await mc.call_tool("get_feature_importance", {"model": "nba-win", "dataset": labeled[:50], "sample_size": 50})
+    assert not imp.is_error and imp.structured_content["n_rows"] == 50
+    too_many = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [{}] * 10_001})
+    assert "dataset" in tool_error_text(too_many) and "10000" in tool_error_text(too_many)
+    not_rows = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [1, 2]})
+    assert "dataset" in tool_error_text(not_rows)

@@ -9,9 +9,10 @@ descriptor again, so a file swapped for a FIFO after the check cannot block a re
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound, listing
 
@@ -174,3 +175,53 @@ def read_frame(path: Path, columns: Sequence[str] | None = None, argument: str =
     if frame.empty:
         raise InvalidInput(f"'{path.name}' has no rows", argument=argument)
     return frame
+
+
+#: what a ``dataset`` argument may be: a CSV/Parquet path inside the data roots, or inline rows
+DataSource = str | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset read for a tool: its frame and the name messages and lineage use for it."""
+
+    frame: "pd.DataFrame"
+    name: str
+    path: Path | None = None
+
+
+def load_dataset(
+    source: DataSource,
+    roots: Sequence[Path],
+    *,
+    argument: str = "dataset",
+    columns: Sequence[str] | None = None,
+) -> Dataset:
+    """Read ``source``: a path inside the data roots (checked as :func:`resolve_path` does), or up to
+    ``MAX_INLINE_ROWS`` inline rows (objects of column: value), for data too small for a file."""
+    if isinstance(source, str):
+        path = resolve_path(source, roots, argument=argument)
+        return Dataset(read_frame(path, columns, argument=argument), source, path)
+    import pandas as pd
+
+    from mlops_mcp.core.limits import MAX_INLINE_ROWS
+
+    if not isinstance(source, Sequence) or not source:
+        raise InvalidInput(
+            "give a CSV/Parquet path inside a data root, or inline rows: a non-empty list of objects", argument=argument
+        )
+    if len(source) > MAX_INLINE_ROWS:
+        raise InvalidInput(
+            f"{len(source):,} inline rows is more than {MAX_INLINE_ROWS:,}; put larger data in a file inside a data root",
+            argument=argument,
+        )
+    bad = next((i for i, row in enumerate(source) if not isinstance(row, Mapping)), None)
+    if bad is not None:
+        raise InvalidInput(f"inline row {bad} is not an object of column: value", argument=argument)
+    frame = pd.DataFrame.from_records([dict(r) for r in source])
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InvalidInput(f"inline rows lack the columns {listing(missing)}", argument=argument)
+        frame = frame[list(columns)]
+    return Dataset(frame, f"{len(frame):,} inline rows")

@@ -27,6 +27,7 @@ from mlops_mcp.core.results import DemoData, ServerInfo
 
 if TYPE_CHECKING:
     from mlops_mcp.core.audit import AuditLog
+    from mlops_mcp.core.datasets import DataSource
     from mlops_mcp.core.drift.results import DriftHistory, DriftReportDetail, DriftResult
     from mlops_mcp.core.experiments.readouts import (
         ABTestReadout,
@@ -232,7 +233,7 @@ class MLOps:
         self,
         *,
         model: str,
-        dataset: str,
+        dataset: "DataSource",
         target: str,
         estimator: str = "gradient_boosting",
         params: dict[str, Any] | None = None,
@@ -267,7 +268,7 @@ class MLOps:
         model: str,
         source: str,
         description: str | None = None,
-        reference_dataset: str | None = None,
+        reference_dataset: "DataSource | None" = None,
         alias: str | None = None,
         tags: dict[str, str] | None = None,
         actor: str = LIBRARY_ACTOR,
@@ -344,7 +345,7 @@ class MLOps:
         return history(self.registry, model, limit)
 
     def compare_versions(
-        self, model: str, version_a: int, version_b: int, dataset: str | None = None, target: str | None = None
+        self, model: str, version_a: int, version_b: int, dataset: "DataSource | None" = None, target: str | None = None
     ) -> "Comparison":
         from mlops_mcp.core.models.catalog import compare_versions
 
@@ -457,7 +458,7 @@ class MLOps:
         return result
 
     def feature_importance(
-        self, model: str, dataset: str | None = None, sample_size: int = 1000, plot: bool = False
+        self, model: str, dataset: "DataSource | None" = None, sample_size: int = 1000, plot: bool = False
     ) -> "FeatureImportance":
         """Mean |SHAP| per input column over the reference profile or ``dataset``."""
         from mlops_mcp.core.explain.results import FeatureImportance
@@ -533,7 +534,7 @@ class MLOps:
     def run_ab_test(
         self,
         model: str,
-        dataset: str,
+        dataset: "DataSource",
         variant_a: str = "champion",
         variant_b: str = "challenger",
         target: str | None = None,

@@ -6,7 +6,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from mlops_mcp.core.explain.results import Explanation, FeatureImportance
-from mlops_mcp.tools.args import ModelRefArg, PlotArg
+from mlops_mcp.tools.args import DatasetArg, ModelRefArg, PlotArg
 from mlops_mcp.tools.context import engine
 
 
@@ -41,7 +41,7 @@ def get_feature_importance(
     model: ModelRefArg,
     ctx: Context,
     dataset: Annotated[
-        str | None, Field(max_length=1024, description="rows to explain (default: the version's reference profile)")
+        DatasetArg | None, Field(description="rows to explain, a path or inline rows (default: the version's reference profile)")
     ] = None,
     sample_size: Annotated[int, Field(ge=10, le=20_000, description="rows sampled for the estimate")] = 1000,
     plot: PlotArg = False,

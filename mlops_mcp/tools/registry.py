@@ -94,8 +94,8 @@ def register_model(
     ctx: Context,
     description: Annotated[str | None, Field(max_length=2000)] = None,
     reference_dataset: Annotated[
-        str | None,
-        Field(max_length=1024, description="CSV/Parquet in a data root with the model's input columns: the drift and explanation baseline"),
+        DatasetArg | None,
+        Field(description="data with the model's input columns (a path in a data root, or inline rows): the drift and explanation baseline"),
     ] = None,
     alias: Annotated[str | None, Field(max_length=64, description="point this alias at the new version")] = None,
     tags: Annotated[
@@ -228,9 +228,7 @@ def compare_model_versions(
     version_a: VersionArg,
     version_b: VersionArg,
     ctx: Context,
-    dataset: Annotated[
-        str | None, Field(max_length=1024, description="labeled CSV/Parquet in a data root: evaluate both on it now")
-    ] = None,
+    dataset: Annotated[DatasetArg | None, Field(description="labeled data (a path in a data root, or inline rows): evaluate both on it now")] = None,
     target: Annotated[
         str | None, Field(max_length=256, description="label column in `dataset` (default: the versions' training target)")
     ] = None,

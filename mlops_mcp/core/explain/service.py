@@ -5,7 +5,7 @@ version's reference profile."""
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.datasets import DataSource, load_dataset
 from mlops_mcp.core.errors import InvalidInput, NotFound
 from mlops_mcp.core.models.profile import PREDICTION_COLUMN
 from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
@@ -106,7 +106,7 @@ def feature_importance(
     roots: list[Path],
     *,
     model: str,
-    dataset: str | None,
+    dataset: DataSource | None,
     sample_size: int,
 ) -> tuple[Any, dict[str, Any]]:
     from mlops_mcp.core.explain.shap_engine import global_importance
@@ -125,11 +125,12 @@ def feature_importance(
             )
         sample, source = reference, f"reference profile of {mv.name}/{mv.version}"
     else:
-        frame = read_frame(resolve_path(dataset, roots))
+        data = load_dataset(dataset, roots)
+        frame = data.frame
         missing = [c for c in loaded.schema.features if c not in frame.columns]
         if missing:
             raise InvalidInput(f"lacks the model's columns {missing[:10]}", argument="dataset")
-        sample, source = frame[loaded.schema.features], dataset
+        sample, source = frame[loaded.schema.features], data.name
     if len(sample) > sample_size:
         sample = sample.sample(n=sample_size, random_state=0)
     sample = sample.drop(columns=[PREDICTION_COLUMN], errors="ignore")

@@ -8,7 +8,7 @@ arbitrary code when loaded, so they are refused unless ``MLOPS_TRUST_PICKLE=true
 from pathlib import Path
 from typing import Any
 
-from mlops_mcp.core.datasets import open_regular, read_frame, resolve_path
+from mlops_mcp.core.datasets import DataSource, load_dataset, open_regular, resolve_path
 from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound, listing
 from mlops_mcp.core.models.pipeline import FeatureSchema, coerce_features, infer_schema
 from mlops_mcp.core.models.profile import (
@@ -30,7 +30,7 @@ def register(
     model: str,
     source: str,
     description: str | None,
-    reference_dataset: str | None,
+    reference_dataset: DataSource | None,
     alias: str | None,
     tags: dict[str, str],
     actor: str,
@@ -47,7 +47,7 @@ def register(
         raise InvalidInput(f"tag names starting with 'mlops.' are reserved: {listing(bad_tags)}", argument="tags")
     reference_frame = None
     if reference_dataset is not None:
-        reference_frame = read_frame(resolve_path(reference_dataset, roots, argument="reference_dataset"), argument="reference_dataset")
+        reference_frame = load_dataset(reference_dataset, roots, argument="reference_dataset").frame
 
     if source.startswith(("runs:/", "models:/")):
         version = _register_uri(registry, model, source, description, tags)

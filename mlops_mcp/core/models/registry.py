@@ -77,7 +77,7 @@ class Registry:
     def __init__(self, settings: Settings, store: "Store") -> None:
         self.settings = settings
         self.store = store
-        self._cache: OrderedDict[tuple[str, int, int], LoadedModel] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int, str | None], LoadedModel] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._load_locks: dict[Any, threading.Lock] = {}
         self._alias_locks: dict[tuple[str, str], threading.RLock] = {}
@@ -204,8 +204,10 @@ class Registry:
 
     # -- loading ------------------------------------------------------------------------------
     def load(self, mv: "ModelVersion") -> LoadedModel:
-        """The served form of a version, cached per (name, version, creation time)."""
-        key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0))
+        """The served form of a version, cached per (name, version, creation time, reference): a
+        reference profile attached after a first load (register_model with reference_dataset, or
+        from outside) gives a new entry, with the reference's schema and fast encoder."""
+        key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0), (mv.tags or {}).get(TAG_REFERENCE))
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:

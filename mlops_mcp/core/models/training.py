@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp import __version__
-from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.datasets import DataSource, load_dataset
 from mlops_mcp.core.errors import Cancelled, InvalidInput, listing
 from mlops_mcp.core.models.pipeline import (
     ESTIMATORS,
@@ -123,7 +123,7 @@ def train(
     roots: list[Path],
     *,
     model: str,
-    dataset: str,
+    dataset: DataSource,
     target: str,
     estimator: str = "gradient_boosting",
     params: dict[str, Any] | None = None,
@@ -160,10 +160,10 @@ def train(
     from mlops_mcp.core.models.fitting import warm_up
 
     warm_up()
-    path = resolve_path(dataset, roots)
-    frame = read_frame(path)
+    data = load_dataset(dataset, roots)
+    frame = data.frame
     if target not in frame.columns:
-        raise InvalidInput(f"no column '{target}' in {path.name}; columns: {listing(frame.columns, 60)}", argument="target")
+        raise InvalidInput(f"no column '{target}' in {data.name}; columns: {listing(frame.columns, 60)}", argument="target")
     n_missing_target = int(frame[target].isna().sum())
     frame = frame[frame[target].notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
@@ -223,7 +223,7 @@ def train(
         "estimator": estimator,
         "task": task_,
         "target": target,
-        "dataset": str(dataset),
+        "dataset": data.name,
         "test_size": test_size,
         "n_rows": len(frame),
         "n_train": len(X_train),
@@ -241,7 +241,7 @@ def train(
         row_hashes=row_hashes,
         params=run_params,
         metrics={**metrics, "train_seconds": train_seconds},
-        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset)},
+        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: data.name},
         description=description,
         example=frame.loc[X_train.index[:50], schema.features],  # raw dtypes: the signature a notebook meets
         cancel=cancel,
