@@ -183,6 +183,7 @@ def set_policy(
             session.add(row)
         if row.schedule != cron:
             row.schedule_checked_at = at  # a new schedule counts from now (no catch-up of past ticks)
+        row.decay_labels_seen = 0  # a changed policy judges the current labels afresh
         row.enabled = bool(enabled)
         row.on_drift = bool(on_drift)
         row.drift_share = drift_share

@@ -53,8 +53,10 @@ def _decay_trigger(ops: "MLOps", row: Any, champion: int | None, since: datetime
         where += " AND predicted_at >= :p"
         params.append(_sql_time(store, since))
     labeled = int(_run(store, f"SELECT COUNT(*) FROM feedback WHERE {where}", params)[0][0] or 0)
-    if labeled < row.min_new_labels or labeled == row.decay_labels_seen:
-        return None, labeled  # too few labels yet, or none since the last check
+    if labeled < row.min_new_labels:
+        return None, row.decay_labels_seen  # too few labels yet: not judged
+    if labeled == row.decay_labels_seen:
+        return None, labeled  # judged already, nothing new since
     report = model_performance(
         store, ops.registry, f"{row.model}/{champion}", since=since, tolerance=row.max_drop if row.max_drop is not None else 0.05,
     )
