@@ -261,9 +261,9 @@ def check_cancellable(row: Any) -> None:
         )
 
 
-def stale(store: "Store", stale_seconds: float) -> list[Any]:
+def stale(store: "Store", stale_seconds: float, exclude: set[int] | None = None) -> list[Any]:
     """Running jobs whose runner is gone: a process on this host that no longer exists, or no
-    heartbeat for ``stale_seconds``."""
+    heartbeat for ``stale_seconds``. ``exclude``: jobs the calling process runs itself."""
     from sqlalchemy import select
 
     from mlops_mcp.core.store.tables import RetrainingJobRow as J
@@ -274,6 +274,8 @@ def stale(store: "Store", stale_seconds: float) -> list[Any]:
     host = socket.gethostname()
     out = []
     for row in running:
+        if exclude and row.id in exclude:
+            continue
         owner_host, _, pid = (row.worker or "").rpartition(":")
         dead_here = owner_host == host and pid.isdigit() and not _alive(int(pid))
         if dead_here or row.heartbeat_at is None or row.heartbeat_at < limit:

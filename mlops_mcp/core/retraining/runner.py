@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _ctx_lock = threading.Lock()
 _ctx: Any = None
 HEARTBEAT_SECONDS = 1.0
+#: jobs this process is running now (never taken for dead by its own recovery)
+_running: set[int] = set()
 
 
 def children() -> Any:
@@ -75,6 +77,9 @@ def run_claimed(ops: "MLOps", row: Any, stopping: threading.Event | None = None)
     """Run a job this process has claimed (status running); returns its final status."""
     store = ops.store
     started = time.perf_counter()
+    with _ctx_lock:
+        _running.add(row.id)
+    beat = _Heartbeat(ops, row.id)  # on its own thread: starting the child may wait for the fork server
     ctx = children()
     results_r, results_w = ctx.Pipe(duplex=False)
     control_r, control_w = ctx.Pipe(duplex=False)
@@ -84,14 +89,15 @@ def run_claimed(ops: "MLOps", row: Any, stopping: threading.Event | None = None)
     try:
         proc.start()
     except BaseException as exc:
+        beat.stop()
+        with _ctx_lock:
+            _running.discard(row.id)
         jobs.finish(store, row.id, "failed", "could not start the training process", error=str(exc)[:2000])
         raise
     results_w.close()
     control_r.close()
     jobs.progress(store, row.id, "starting", 1.0, "training process started", child_pid=proc.pid)
     outcome: tuple[Any, ...] | None = None
-    last_beat = time.monotonic()
-    cancelled = False
     stopped = False
     try:
         while True:
@@ -103,26 +109,26 @@ def run_claimed(ops: "MLOps", row: Any, stopping: threading.Event | None = None)
                 if message[0] == "progress":
                     _, stage, percent, text = message
                     jobs.progress(store, row.id, stage, percent, text)
-                    last_beat = time.monotonic()
                     continue
                 outcome = message
                 break
-            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                last_beat = time.monotonic()
-                if not jobs.heartbeat(store, row.id):
-                    cancelled = True
-                    break
+            if beat.cancelled.is_set():
+                break
             if stopping is not None and stopping.is_set():
                 stopped = True
                 break
             if not proc.is_alive() and not results_r.poll(0):
                 break
     finally:
+        cancelled = beat.cancelled.is_set() and outcome is None
         if cancelled or stopped or outcome is None:
             proc.kill()
         proc.join(30)
         results_r.close()
         control_w.close()
+        beat.stop()
+        with _ctx_lock:
+            _running.discard(row.id)
     elapsed = time.perf_counter() - started
     if cancelled:
         discarded = discard(ops, row)
@@ -144,6 +150,35 @@ def run_claimed(ops: "MLOps", row: Any, stopping: threading.Event | None = None)
                     timings={"total_seconds": round(elapsed, 3)})
         return "failed"
     return _after_child(ops, row, outcome[1], started)
+
+
+class _Heartbeat:
+    """Refreshes a running job's heartbeat every second and notices a cancel request."""
+
+    def __init__(self, ops: "MLOps", job_id: int) -> None:
+        self.ops = ops
+        self.job_id = job_id
+        self.cancelled = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"retraining-heartbeat-{job_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not jobs.heartbeat(self.ops.store, self.job_id):
+                    self.cancelled.set()
+            except Exception:  # a store hiccup: the next beat tries again
+                log.warning("heartbeat of retraining job %s failed", self.job_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def running_here() -> set[int]:
+    with _ctx_lock:
+        return set(_running)
 
 
 def _child_main(settings_data: dict[str, Any], job_id: int, results: Any, control: Any) -> None:
@@ -266,8 +301,11 @@ def discard(ops: "MLOps", row: Any) -> list[int]:
 def recover(ops: "MLOps") -> list[int]:
     """Fail the running jobs whose runner is gone and discard their partial output."""
     failed = []
-    for row in jobs.stale(ops.store, ops.settings.retraining_stale_seconds):
+    for row in jobs.stale(ops.store, ops.settings.retraining_stale_seconds, exclude=running_here()):
         stage = row.stage
+        # clean up first, so that a job reads 'failed' only once nothing of it is left (discarding twice,
+        # when two workers recover at once, is harmless)
+        discarded = discard(ops, row)
         if not jobs.finish(
             ops.store, row.id, "failed",
             f"the worker running it ({row.worker}) stopped during stage '{stage}' (killed or crashed); "
@@ -275,7 +313,6 @@ def recover(ops: "MLOps") -> list[int]:
             error=f"worker lost during stage '{stage}'",
         ):
             continue
-        discarded = discard(ops, row)
         log.warning("retraining job %s failed: its worker %s is gone (removed versions %s)", row.id, row.worker, discarded)
         failed.append(row.id)
     return failed
