@@ -107,7 +107,9 @@ def run(settings_data: dict[str, Any], job_id: int, progress: Any) -> dict[str, 
     base = None
     if opts.get("dataset"):
         base = read_frame(resolve_path(opts["dataset"], roots))
-    feedback = data_mod.labeled_inputs(store, model, since, until) if opts.get("use_feedback", True) else pd.DataFrame()
+    feedback = (
+        data_mod.labeled_inputs(store, model, since, until, schema.features) if opts.get("use_feedback", True) else pd.DataFrame()
+    )
     timings["read_seconds"] = round(time.perf_counter() - clock, 3)
     step = time.perf_counter()
     ts = data_mod.assemble(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MAX_FEEDBACK_ROWS = 1_000_000  # newest labeled predictions used
 MAX_TRAIN_ROWS = 2_000_000
-MAX_HOLDOUT_ROWS = 50_000
+MAX_HOLDOUT_ROWS = 20_000  # plenty for the paired tests; keeps the gate's cost flat
 ACTUAL = "__actual__"
 AT = "__predicted_at__"
 
@@ -67,30 +67,41 @@ def counts(store: "Store", model: str, since: datetime, until: datetime) -> Labe
     return LabeledCounts(int(predictions or 0), int(labeled or 0), int(total or 0), newest)
 
 
-def labeled_inputs(store: "Store", model: str, since: datetime, until: datetime, limit: int = MAX_FEEDBACK_ROWS) -> "pd.DataFrame":
-    """The raw logged inputs of labeled predictions in [since, until), newest first, with the
+def labeled_inputs(
+    store: "Store", model: str, since: datetime, until: datetime, features: list[str], limit: int = MAX_FEEDBACK_ROWS
+) -> "pd.DataFrame":
+    """The raw logged ``features`` of labeled predictions in [since, until), newest first, with the
     newest label (``ACTUAL``) and the prediction time (``AT``). One query on the DBAPI cursor; the
-    JSON texts are parsed in one call (100k rows: ~0.2 s)."""
+    database takes the columns out of the logged JSON (SQLite ``json_extract``, PostgreSQL ``->>``),
+    so Python never parses 100k JSON objects."""
+    import numpy as np
     import pandas as pd
 
     from mlops_mcp.core.feedback.performance import _run
 
     latest = "f.is_latest = 1" if store.is_sqlite else "f.is_latest"
-    text = "TEXT"
+    if store.is_sqlite:
+        cols = [f"json_extract(p.inputs, :p)" for _ in features]
+        col_params: list[Any] = ['$."' + f.replace('"', '""') + '"' for f in features]
+    else:
+        cols = ["(p.inputs ->> :p)" for _ in features]
+        col_params = list(features)
     rows = _run(
         store,
-        f"SELECT CAST(p.inputs AS {text}), CAST(f.actual AS {text}), f.predicted_at FROM feedback f "
+        f"SELECT {', '.join(cols + ['CAST(f.actual AS TEXT)', 'f.predicted_at'])} FROM feedback f "
         f"JOIN predictions p ON p.id = f.prediction_id WHERE f.model = :p AND {latest} "
         f"AND f.predicted_at >= :p AND f.predicted_at < :p ORDER BY f.predicted_at DESC LIMIT {int(limit)}",
-        [model, _sql_time(store, since), _sql_time(store, until)],
+        col_params + [model, _sql_time(store, since), _sql_time(store, until)],
     )
     if not rows:
         return pd.DataFrame()
-    inputs = json.loads("[" + ",".join(r[0] for r in rows) + "]")
-    actual = json.loads("[" + ",".join(r[1] for r in rows) + "]")
-    frame = pd.DataFrame.from_records(inputs)
-    frame[ACTUAL] = actual
-    frame[AT] = pd.to_datetime([r[2] for r in rows], utc=True, format="ISO8601") if store.is_sqlite else [r[2] for r in rows]
+    table = np.array(rows, dtype=object)
+    del rows
+    frame = pd.DataFrame({name: table[:, i] for i, name in enumerate(features)})
+    n = len(features)
+    frame[ACTUAL] = json.loads("[" + ",".join(table[:, n]) + "]")
+    stamps = table[:, n + 1]
+    frame[AT] = pd.to_datetime(stamps, utc=True, format="ISO8601") if store.is_sqlite else pd.to_datetime(list(stamps), utc=True)
     return frame
 
 

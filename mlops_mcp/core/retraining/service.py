@@ -31,6 +31,7 @@ class RetrainingService:
         self._worker: Any = None
         self._deferrer: Any = None
         self._recovered = False
+        self._facts: dict[tuple[str, int], Any] = {}  # facts of a version never change
 
     # -- where work goes ----------------------------------------------------------------------
     @property
@@ -279,6 +280,26 @@ class RetrainingService:
             if row.status not in ACTIVE or time.monotonic() >= deadline:
                 return jobs.view(row)
             time.sleep(0.25)
+
+    def version_created(self, model: str, version: int) -> datetime | None:
+        key = (model, version)
+        if ("created",) + key not in self._facts:
+            try:
+                created = self.ops.registry.version(model, version).creation_timestamp
+                self._facts[("created",) + key] = datetime.fromtimestamp(int(created) / 1000, UTC)  # type: ignore[index]
+            except Exception:
+                return None
+        return self._facts[("created",) + key]  # type: ignore[index]
+
+    def champion_facts(self, model: str, version: int) -> tuple[str, list[Any] | None, dict[str, float]]:
+        """(task, classes, training metrics) of a version, as get_model_performance reads them; cached."""
+        key = (model, version)
+        if key not in self._facts:
+            from mlops_mcp.core.feedback.performance import _baseline
+
+            _, baseline, task, classes = _baseline(self.ops.registry, model, version, [version])
+            self._facts[key] = (task or "classification", classes, baseline)
+        return self._facts[key]
 
     # -- events -----------------------------------------------------------------------------------
     def has_work(self) -> bool:

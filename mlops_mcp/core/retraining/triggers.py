@@ -40,7 +40,10 @@ def _drift_trigger(ops: "MLOps", row: Any, champion: int | None, reports: list[A
 
 
 def _decay_trigger(ops: "MLOps", row: Any, champion: int | None, since: datetime | None) -> tuple[str | None, int]:
-    from mlops_mcp.core.feedback.performance import _run, model_performance
+    """Decay of the champion on its labels since ``since``, judged by get_model_performance's own
+    functions (its metric computation and its degradation rule, on the overall figures; the report
+    also reads its newest bucket). Only labels the last check did not see trigger a new judgement."""
+    from mlops_mcp.core.feedback.performance import _degradation, _figures, _metric_function, _run, fetch_labeled
     from mlops_mcp.core.retraining.data import _sql_time
 
     if champion is None:
@@ -57,16 +60,20 @@ def _decay_trigger(ops: "MLOps", row: Any, champion: int | None, since: datetime
         return None, row.decay_labels_seen  # too few labels yet: not judged
     if labeled == row.decay_labels_seen:
         return None, labeled  # judged already, nothing new since
-    report = model_performance(
-        store, ops.registry, f"{row.model}/{champion}", since=since, tolerance=row.max_drop if row.max_drop is not None else 0.05,
-    )
-    checks = [c for c in report["checks"] if c["degraded"] and (row.metric is None or c["metric"] == row.metric)]
+    task, classes, baseline = ops.retraining.champion_facts(row.model, champion)
+    frame = fetch_labeled(store, row.model, champion, since, None, multiclass=bool(classes and len(classes) > 2))
+    overall = _figures(frame, len(frame), _metric_function(task, classes or []))
+    tolerance = row.max_drop if row.max_drop is not None else 0.05
+    checks, _ = _degradation(task, overall, [], baseline, tolerance, min_labeled=1)
+    checks = [c for c in checks if c["degraded"] and (row.metric is None or c["metric"] == row.metric)]
     if not checks:
         return None, labeled
     c = checks[0]
     return (
         f"live {c['metric']} of version {champion} is {c['value']:.4f} against its training baseline {c['baseline']:.4f} "
-        f"(limit {c['limit']:.4f}; {report['overall']['labeled']} labels, {c['scope']})"
+        f"(limit {c['limit']:.4f}; {overall['labeled']} labels since {since:%Y-%m-%d %H:%M} UTC)" if since else
+        f"live {c['metric']} of version {champion} is {c['value']:.4f} against its training baseline {c['baseline']:.4f} "
+        f"(limit {c['limit']:.4f}; {overall['labeled']} labels)"
     ), labeled
 
 
@@ -130,6 +137,8 @@ def evaluate_model(ops: "MLOps", model: str, event: str | None = None, now: date
         if reason:
             fired.append(("decay", reason))
     due = _schedule_due(row, now) if event in (None, "schedule") else None
+    if due is None and newest_report == row.last_drift_report_id and labels_seen == row.decay_labels_seen and not fired:
+        return None  # nothing new: no write (a write transaction costs more than the whole check)
     with ops.store.write() as s:
         values: dict[str, Any] = {"last_drift_report_id": newest_report, "decay_labels_seen": labels_seen}
         cond = [RetrainingPolicyRow.model == model]
@@ -166,11 +175,7 @@ def _champion_since(ops: "MLOps", model: str, champion: int) -> datetime | None:
     events = [e for e in ops.registry.alias_events(model, "champion") if e.to_version == champion]
     if events:
         return events[-1].at
-    try:
-        created = ops.registry.version(model, champion).creation_timestamp
-        return datetime.fromtimestamp(int(created) / 1000, UTC)
-    except Exception:
-        return None
+    return ops.retraining.version_created(model, champion)
 
 
 def evaluate_all(ops: "MLOps", event: str | None = None, now: datetime | None = None) -> dict[str, Any]:
