@@ -171,7 +171,13 @@ async def run() -> None:
         out = triggers.evaluate_all(ops)
         busy = time.perf_counter() - t
         rows.append([f"evaluate all policies, {N_MODELS} models, each with a new drift report and 300 new labels "
-                     f"({len(out['fired'])} fired)", f"{busy * 1000:.0f} ms", "<= 1 s"])
+                     f"({len(out['fired'])} fired; first look at each champion)", f"{busy * 1000:.0f} ms", "<= 1 s"])
+        drift_reports(ops.store, names)
+        bulk_labels(ops.store, names, 300, seed=6)
+        t = time.perf_counter()
+        out = triggers.evaluate_all(ops)
+        rows.append([f"the same again: 300 more labels and a report per model ({len(out['fired'])} fired; champions' "
+                     "facts cached)", f"{(time.perf_counter() - t) * 1000:.0f} ms", "<= 1 s"])
         print(table(f"Retraining, SQLite (setup: {N_PRED:,} predictions logged and labeled in {setup:.1f} s)",
                     ["operation", "time", "target"], rows))
         ops.close()

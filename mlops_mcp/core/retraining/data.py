@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MAX_FEEDBACK_ROWS = 1_000_000  # newest labeled predictions used
 MAX_TRAIN_ROWS = 2_000_000
-MAX_HOLDOUT_ROWS = 20_000  # plenty for the paired tests; keeps the gate's cost flat
+MAX_HOLDOUT_ROWS = 10_000  # plenty for the paired tests (an AUC gain of 0.01 is ~3 SE); keeps the gate's cost flat
 ACTUAL = "__actual__"
 AT = "__predicted_at__"
 
