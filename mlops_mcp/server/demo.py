@@ -24,6 +24,8 @@ class Step:
     expect_error: bool = False
     show: Callable[[dict[str, Any]], Any] | None = None  # what of the result to print
     keep: str | None = None  # remember the structured result under this name for later steps
+    until: Callable[[dict[str, Any]], bool] | None = None  # call again (every second) until this holds
+    skip: Callable[[dict[str, Any]], str | None] | None = None  # a reason to skip the step, from the state
 
 
 EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
@@ -64,6 +66,51 @@ def _feedback_args(*batches: tuple[str, int]) -> Callable[[dict[str, Any]], dict
         return {"items": items, "source": "box_scores"}
 
     return build
+
+
+LIVE = os.path.join("nba-live", "recent.parquet")  # three seasons after the rule change
+
+
+def _live_games(state: dict[str, Any], n: int, offset: int = 0) -> Any:
+    import pandas as pd
+
+    return pd.read_parquet(os.path.join(state["home"], "data", LIVE)).iloc[offset : offset + n]
+
+
+def _live_predict_args(n: int, offset: int = 0) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def build(state: dict[str, Any]) -> dict[str, Any]:
+        frame = _live_games(state, n, offset)
+        rows = json.loads(frame.drop(columns=EXCLUDE + ["home_win"]).to_json(orient="records"))
+        return {"model": "nba-win", "rows": rows, "request_keys": [f"live-{g}" for g in frame["game_id"]], "max_results": len(rows)}
+
+    return build
+
+
+def _live_feedback_args(batch: str, n: int, offset: int = 0) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def build(state: dict[str, Any]) -> dict[str, Any]:
+        truth = _live_games(state, n, offset)["home_win"].astype(int).tolist()
+        items = [{"prediction_id": p["prediction_id"], "actual": y} for p, y in zip(state[batch]["predictions"], truth)]
+        return {"items": items, "source": "box_scores"}
+
+    return build
+
+
+def _show_job(r: dict[str, Any]) -> dict[str, Any]:
+    gate = r.get("gate") or {}
+    data = r.get("data") or {}
+    checks = [
+        f"{c['check']} ({c['metric']}): champion {c['champion']}, challenger {c['challenger']}, p {c.get('p_value')} -> "
+        f"{'pass' if c['passed'] else 'FAIL'}" for c in gate.get("checks", [])
+    ]
+    return {
+        "job": f"{r['job_id']} {r['status']} (trigger {r['trigger']}: {(r.get('reason') or '')[:120]})",
+        "data": {k: data.get(k) for k in ("dataset", "dataset_rows", "feedback_rows", "train_rows", "holdout_rows", "holdout_source")},
+        "new_version": r.get("new_version"),
+        "gate": gate.get("summary"),
+        "checks": checks,
+        "after_gate": (r.get("after_gate") or {}).get("message"),
+        "seconds": {k: r["timings"].get(k) for k in ("total_seconds", "fit_seconds")},
+    }
 
 
 def _show_performance(r: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +234,41 @@ def _steps(quick: bool) -> list[Step]:
         Step("Stop the shadow", "stop_shadow", {"model": "nba-win"}, show=_pick("status", "shadow_version")),
         Step("The alias history that makes rollback possible", "get_model_history", {"model": "nba-win"},
              show=lambda r: [f"{e['alias']}: {e['from_version']} -> {e['to_version']} ({e['kind']}, {e['reason']})" for e in r["events"]]),
+        # -- retraining: drift in, a gated challenger out ------------------------------------------
+        Step("More of the new era: three seasons after the rule change, for live traffic", "generate_demo_data",
+             {"seasons": 6, "games_per_season": games, "rule_change_season": 2024, "folder": "nba-live"},
+             show=_pick("files", "rows")),
+        Step("A retraining policy: retrain when a fifth of the columns drift; shadow a challenger that passes the gate",
+             "set_retraining_policy",
+             {"model": "nba-win", "on_drift": True, "drift_share": 0.2, "on_decay": False, "cooldown": "1h",
+              "gate": {"metric": "roc_auc", "alpha": 0.05}, "after_gate": "shadow"},
+             show=lambda r: {"policy": r["model"], "summary": {k: r[k] for k in ("drift_share", "cooldown", "gate", "after_gate")}}),
+        Step(f"Live traffic: {3 * games} games of the new era", "predict", _live_predict_args(3 * games), keep="live",
+             show=lambda r: {"n_rows": r["n_rows"], "versions": r["versions"]}),
+        Step("Their outcomes arrive", "log_feedback", _live_feedback_args("live", 3 * games), show=_pick("logged", "by_model")),
+        Step("Is the live traffic drifting? (every drift report goes past the policy)", "check_drift",
+             {"model": "nba-win"}, show=_show_drift),
+        Step("The policy fired: a retraining job on the champion's data plus every labeled prediction since it was trained",
+             "list_retraining_jobs", {"model": "nba-win"}, keep="jobs",
+             show=lambda r: [f"job {j['job_id']}: {j['status']} ({j['trigger']}) {(j['reason'] or '')[:100]}" for j in r["jobs"]]),
+        Step("Follow the job: data window, the gate on a holdout neither model trained on, what came after",
+             "get_retraining_job", lambda s: {"job_id": s["jobs"]["jobs"][0]["job_id"]}, keep="job",
+             until=lambda r: r["status"] not in ("queued", "running"), show=_show_job,
+             skip=lambda s: None if s["jobs"]["jobs"] else "the policy did not fire"),
+        Step("The new version carries its verdict and lineage (also in mlflow ui)", "get_model", {"model": "nba-win"},
+             skip=lambda s: None if s.get("job", {}).get("new_version") else "no new version",
+             show=lambda r: {"aliases": r["aliases"], "newest": {"version": r["versions"][0]["version"],
+                                                                 "description": r["versions"][0]["description"],
+                                                                 "tags": {k: v[:160] for k, v in r["versions"][0]["tags"].items()}}}),
+        Step("Promote the retrained version, confirmed (the gate found it significantly better on the new era)",
+             "set_model_alias",
+             lambda s: {"model": "nba-win", "alias": "champion", "version": s["job"]["new_version"],
+                        "reason": f"retraining job {s['job']['job_id']}: {s['job']['gate']['summary'][:200]}", "confirm": True},
+             skip=lambda s: None if s.get("job", {}).get("status") == "succeeded" else "the gate did not pass: nothing to promote",
+             show=_pick("from_version", "to_version", "message")),
+        Step("Stop the shadow the policy started", "stop_shadow", {"model": "nba-win"},
+             skip=lambda s: None if s.get("job", {}).get("status") == "succeeded" else "no shadow was started",
+             show=_pick("status", "shadow_version")),
         Step("Bad input gets a clear error naming the argument, and the server keeps running", "predict",
              {"model": "nba-win", "rows": [{"pace": 101.0}]}, expect_error=True),
         Step("Unknown models are named with what exists", "get_model", {"model": "nba-loss"}, expect_error=True),
@@ -218,11 +300,21 @@ async def _drive(home: str, quick: bool) -> int:
         print(f"Connected over stdio. {len(tools)} tools: {', '.join(t.name for t in tools)}\n")
         state: dict[str, Any] = {"home": home}
         for number, step in enumerate(_steps(quick), 1):
-            arguments = step.arguments(state) if callable(step.arguments) else step.arguments
             print(f"[{number}] {step.title}")
+            reason = step.skip(state) if step.skip else None
+            if reason:
+                print(f"    (skipped: {reason})\n")
+                continue
+            arguments = step.arguments(state) if callable(step.arguments) else step.arguments
             print(f"    -> {step.tool}({_fmt_args(arguments)})")
             started = time.perf_counter()
             result = await client.call_tool(step.tool, arguments)
+            deadline = time.monotonic() + 900
+            while step.until is not None and not result.is_error and not step.until(result.structured_content or {}):
+                if time.monotonic() > deadline:
+                    break
+                await anyio.sleep(1.0)
+                result = await client.call_tool(step.tool, arguments)
             ms = (time.perf_counter() - started) * 1000
             if result.is_error:
                 text = result.content[0].text if result.content else ""
