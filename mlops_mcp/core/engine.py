@@ -83,6 +83,7 @@ class MLOps:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._parts: dict[str, Any] = {}
+        self._closed = False
         self._locks: dict[str, threading.Lock] = {
             name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining")
         }
@@ -170,6 +171,8 @@ class MLOps:
         also fails jobs a killed server left running and fires cron schedules. Off the start-up path."""
 
         def start() -> None:
+            if self._closed:
+                return
             try:
                 service = self.retraining
                 if service.runs_jobs_here:
@@ -182,6 +185,7 @@ class MLOps:
         threading.Thread(target=start, name="mlops-background-start", daemon=True).start()
 
     def close(self) -> None:
+        self._closed = True
         retraining = self._parts.get("retraining")
         if retraining is not None:
             retraining.stop()
