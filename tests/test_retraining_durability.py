@@ -29,15 +29,33 @@ pytestmark = pytest.mark.anyio
 SLOW = {"estimator": "random_forest", "params": {"n_estimators": 2000, "max_depth": 12}}
 
 
-def prepare(home: Path, database_url: str | None = None) -> None:
-    """A champion (logistic regression) and 300 post-change games predicted and labeled."""
-    ops = MLOps(Settings(home=home, database_url=database_url, retraining_worker="off", _env_file=None))  # type: ignore[call-arg]
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the demo data and a champion (logistic regression), made once (MLflow's first
+    use in a fresh home is slow) and copied by each test."""
+    home = tmp_path_factory.mktemp("template") / "home"
+    ops = MLOps(Settings(home=home, retraining_worker="off", _env_file=None))  # type: ignore[call-arg]
     try:
         ops.generate_demo_data(seasons=3, games_per_season=300, rule_change_season=2023)
-        trained = ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE,
-                            estimator="logistic_regression", alias="champion")
+        ops.train(model="nba-win", dataset="nba/train.parquet", target="home_win", exclude=EXCLUDE,
+                  estimator="logistic_regression", alias="champion")
+    finally:
+        ops.close()
+    return home
+
+
+def prepare(template: Path, home: Path, database_url: str | None = None) -> None:
+    """A copy of the template home, and its 300 post-change games predicted and labeled in the store."""
+    import shutil
+
+    shutil.copytree(template, home)
+    if database_url is None:
+        database_url = f"sqlite:///{home / 'mlops.db'}"  # the copy's own store
+    ops = MLOps(Settings(home=home, database_url=database_url, retraining_worker="off", _env_file=None))  # type: ignore[call-arg]
+    try:
+        features = ops.get_version("nba-win", 1).input_schema.features
         recent = pd.read_parquet(home / "data" / "nba" / "recent.parquet")
-        batch = ops.predict_batch("nba-win", recent[trained.features].to_dict("records"))
+        batch = ops.predict_batch("nba-win", recent[features].to_dict("records"))
         ops.log_feedback(items=[{"prediction_id": p, "actual": int(y)} for p, y in zip(batch.ids, recent["home_win"])])
     finally:
         ops.close()
@@ -86,9 +104,9 @@ def assert_nothing_left(ops: MLOps, home: Path, job_id: int, versions: set[int])
     assert not list((home / "data" / "retraining" / "nba-win").glob(f"job-{job_id}-*"))
 
 
-async def test_kill_9_of_the_server_during_training_sqlite(tmp_path: Path) -> None:
+async def test_kill_9_of_the_server_during_training_sqlite(tmp_path: Path, template: Path) -> None:
     home = tmp_path / "home"
-    prepare(home)
+    prepare(template, home)
     server = HttpServer(home)
     try:
         server.wait_ready()
@@ -115,7 +133,7 @@ async def test_kill_9_of_the_server_during_training_sqlite(tmp_path: Path) -> No
             assert "stopped during stage 'training'" in job["message"] and job["new_version"] is None
             # nothing half-made is left, nothing moved; the model can be retrained again
             r = await c.call_tool("get_model_history", {"model": "nba-win"})
-            assert [e["kind"] for e in r.structured_content["events"]] == ["set"]
+            assert [(e["alias"], e["kind"], e["to_version"]) for e in r.structured_content["events"]] == [("champion", "set", 1)]
         assert_nothing_left(ops, home, job_id, {1})
         ops.close()
     finally:
@@ -137,11 +155,11 @@ def procrastinate_jobs(ops: MLOps, task: str) -> list[tuple[int, str]]:
 
 
 @pytest.mark.postgres
-async def test_procrastinate_workers_kill_9_and_queue_locks_postgres(tmp_path: Path, postgres_url: str) -> None:
+async def test_procrastinate_workers_kill_9_and_queue_locks_postgres(tmp_path: Path, template: Path, postgres_url: str) -> None:
     from mlops_mcp.core.retraining.queue import TASK_EVALUATE, TASK_RUN
 
     home = tmp_path / "home"
-    prepare(home, postgres_url)
+    prepare(template, home, postgres_url)
     server = build_server(Settings(home=home, database_url=postgres_url, _env_file=None))  # type: ignore[call-arg]
     ops = server.ops
     workers: list[subprocess.Popen[bytes]] = []
