@@ -132,6 +132,34 @@ async def test_retraining_job_end_to_end(nba: dict[str, Any]) -> None:
     assert job["timings"]["fit_seconds"] > 0 and job["timings"]["total_seconds"] >= job["timings"]["fit_seconds"]
 
 
+async def test_after_the_gate_a_shadow_or_an_ab_test_starts(nba: dict[str, Any]) -> None:
+    """What follows a passed gate, on the version the first test registered (no new training)."""
+    from types import SimpleNamespace
+
+    from mlops_mcp.core.retraining import runner
+
+    ops = nba["ops"]
+    new = max(int(v.version) for v in ops.registry.versions("nba-win"))
+    row = SimpleNamespace(id=9001, model="nba-win", trigger="manual", options={"after_gate": "ab_test"})
+    verdict = {"passed": True, "summary": "passed (test)"}
+    out = runner.act(ops, row, new, verdict)
+    assert [p["kind"] for p in out["performed"]] == ["alias", "ab_test"] and ops.registry.aliases("nba-win")["challenger"] == new
+    async with Client(nba["server"]) as c:
+        ab = await call(c, "get_ab_test", {"experiment_id": out["performed"][1]["experiment_id"]})
+        assert (ab["version_a"], ab["version_b"]) == (1, new)
+        await call(c, "conclude_ab_test", {"experiment_id": ab["experiment_id"], "confirm": True})
+        row.options = {"after_gate": "shadow"}
+        out = runner.act(ops, row, new, verdict)
+        assert out["performed"][1]["kind"] == "shadow" and "shadow" in out["message"]
+        again = runner.act(ops, row, new, verdict)  # one shadow per model: said, not raised
+        assert again["skipped"] and "already running" in again["skipped"][0]
+        await call(c, "stop_shadow", {"model": "nba-win"})
+        history = await call(c, "get_model_history", {"model": "nba-win"})
+        assert history["events"][0]["actor"] == "retraining job 9001" and "passed (test)" in history["events"][0]["reason"]
+    rejected = runner.act(ops, row, new, {"passed": False, "summary": "rejected"})
+    assert rejected["performed"] == [] and "no alias moved" in rejected["message"]
+
+
 async def test_gate_checks_and_auto_promotion_into_the_alias_history(nba: dict[str, Any]) -> None:
     ops = nba["ops"]
     progress: list[tuple[float, str | None]] = []
