@@ -135,7 +135,8 @@ async def run() -> None:
         rows.append(["  of which the estimator's fit (timed inside train_model)", f"{fit:.2f} s", ""])
         rows.append(["  beyond the fit: data assembly, registration, gate, tags, aliases, process start",
                      f"{tm['total_seconds'] - fit:.2f} s", "<= 2 s"])
-        for key in ("read_seconds", "assemble_seconds", "register_seconds", "gate_seconds", "tag_seconds", "after_gate_seconds"):
+        for key in ("read_seconds", "open_seconds", "feedback_seconds", "assemble_seconds", "register_seconds", "gate_seconds",
+                    "tag_seconds", "after_gate_seconds"):
             rows.append([f"    {key.replace('_seconds', '')}", f"{tm.get(key, 0.0):.2f} s", ""])
         rows.append(["    process start and hand-over (total - child stages - after gate)",
                      f"{tm['total_seconds'] - child_stages - tm.get('after_gate_seconds', 0.0):.2f} s", ""])

@@ -104,12 +104,15 @@ def run(settings_data: dict[str, Any], job_id: int, progress: Any) -> dict[str, 
         schema = read_schema(folder) if folder is not None else registry.load(registry.version(model, champion)).schema
     else:
         schema = registry.load(registry.versions(model)[0]).schema
+    timings["open_seconds"] = round(time.perf_counter() - clock, 3)  # store, MLflow client, champion's schema and hashes
     base = None
     if opts.get("dataset"):
         base = read_frame(resolve_path(opts["dataset"], roots))
+    step = time.perf_counter()
     feedback = (
         data_mod.labeled_inputs(store, model, since, until, schema.features) if opts.get("use_feedback", True) else pd.DataFrame()
     )
+    timings["feedback_seconds"] = round(time.perf_counter() - step, 3)  # labeled predictions out of the store
     timings["read_seconds"] = round(time.perf_counter() - clock, 3)
     step = time.perf_counter()
     ts = data_mod.assemble(
