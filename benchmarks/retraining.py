@@ -15,12 +15,11 @@ Targets: start_retraining <= 300 ms median; a retraining adds <= 2 s beyond the 
 """
 
 import asyncio
-import json
 import os
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np

@@ -7,7 +7,6 @@ cooldown, decay only once enough labels exist, cron schedules), bad input, resou
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio

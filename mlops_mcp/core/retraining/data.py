@@ -81,7 +81,7 @@ def labeled_inputs(
 
     latest = "f.is_latest = 1" if store.is_sqlite else "f.is_latest"
     if store.is_sqlite:
-        cols = [f"json_extract(p.inputs, :p)" for _ in features]
+        cols = ["json_extract(p.inputs, :p)" for _ in features]
         col_params: list[Any] = ['$."' + f.replace('"', '""') + '"' for f in features]
     else:
         cols = ["(p.inputs ->> :p)" for _ in features]

@@ -108,7 +108,13 @@ class RetrainingService:
         """Everything a job needs, checked now (bad input never becomes a queued job)."""
         from mlops_mcp.core.datasets import resolve_path
         from mlops_mcp.core.models.pipeline import ESTIMATORS
-        from mlops_mcp.core.models.registry import TAG_DATASET, TAG_ESTIMATOR, TAG_TARGET, TAG_TASK, check_name
+        from mlops_mcp.core.models.registry import (
+            TAG_DATASET,
+            TAG_ESTIMATOR,
+            TAG_TARGET,
+            TAG_TASK,
+            check_name,
+        )
         from mlops_mcp.core.retraining import data
         from mlops_mcp.core.times import now as utcnow
         from mlops_mcp.core.times import parse_time

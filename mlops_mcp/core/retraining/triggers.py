@@ -43,7 +43,13 @@ def _decay_trigger(ops: "MLOps", row: Any, champion: int | None, since: datetime
     """Decay of the champion on its labels since ``since``, judged by get_model_performance's own
     functions (its metric computation and its degradation rule, on the overall figures; the report
     also reads its newest bucket). Only labels the last check did not see trigger a new judgement."""
-    from mlops_mcp.core.feedback.performance import _degradation, _figures, _metric_function, _run, fetch_labeled
+    from mlops_mcp.core.feedback.performance import (
+        _degradation,
+        _figures,
+        _metric_function,
+        _run,
+        fetch_labeled,
+    )
     from mlops_mcp.core.retraining.data import _sql_time
 
     if champion is None:
