@@ -89,6 +89,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Toolsets to offer (comma-separated, e.g. 'registry,serving,drift'); default: all.",
     )
+    retraining_worker: Literal["auto", "off"] = Field(
+        default="auto",
+        description="auto: on SQLite, retraining jobs run in a worker inside `mlops-mcp serve`; on PostgreSQL "
+        "they go to `mlops-mcp worker` processes (procrastinate). off: this process runs no jobs.",
+    )
+    retraining_stale_seconds: float = Field(
+        default=30.0, ge=2, le=3600,
+        description="A running retraining job whose runner sent no heartbeat for this long is failed.",
+    )
     text_content: Literal["summary", "json"] = Field(
         default="summary",
         description="Text part of tool results: a short summary (default), or the summary plus the full JSON "

@@ -44,6 +44,17 @@ if TYPE_CHECKING:
     from mlops_mcp.core.explain.shap_engine import ExplainerCache
     from mlops_mcp.core.feedback.results import FeedbackResult, PerformanceReport
     from mlops_mcp.core.models.registry import Registry
+    from mlops_mcp.core.retraining.policy import GateSpec
+    from mlops_mcp.core.retraining.results import (
+        CancelResult,
+        ModelRetraining,
+        PolicyEvaluation,
+        RetrainingJob,
+        RetrainingJobList,
+        RetrainingPolicy,
+        RetrainingStarted,
+    )
+    from mlops_mcp.core.retraining.service import RetrainingService
     from mlops_mcp.core.models.results import (
         AliasMove,
         Comparison,
@@ -73,8 +84,9 @@ class MLOps:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._parts: dict[str, Any] = {}
+        self._closed = False
         self._locks: dict[str, threading.Lock] = {
-            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers")
+            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining")
         }
 
     def _part(self, name: str, build: Callable[[], T], stack: str = "ml") -> T:
@@ -147,7 +159,68 @@ class MLOps:
 
         return self._part("explainers", build, stack="shap")
 
+    @property
+    def retraining(self) -> "RetrainingService":
+        """Retraining jobs and policies, and whatever runs them (built after store and registry)."""
+
+        def build() -> "RetrainingService":
+            from mlops_mcp.core.retraining.service import RetrainingService
+
+            self.registry  # noqa: B018  (parts are built in order: store < registry < retraining)
+            return RetrainingService(self)
+
+        return self._part("retraining", build)
+
+    def start_background(self, delay_seconds: float = 1.0) -> None:
+        """What ``serve`` runs beside the protocol: the embedded retraining worker (SQLite), which
+        also fails jobs a killed server left running and fires cron schedules. Off the start-up
+        path: it starts after ``delay_seconds`` (the host's handshake and tool listing come first),
+        and it looks in the store before building anything, so a server with no retraining work
+        never loads the ML stack for it."""
+        if self.settings.retraining_worker != "auto" or not (self.settings.database_url or "").startswith("sqlite"):
+            return  # PostgreSQL: `mlops-mcp worker` processes run the jobs
+
+        def start() -> None:
+            if self._closed:
+                return
+            try:
+                if not self._retraining_pending():
+                    return
+                service = self.retraining
+                if service.runs_jobs_here:
+                    service.recover_once()
+                    if service.has_work():
+                        service.start_worker()
+            except Exception:
+                log.exception("could not start the retraining worker")
+
+        timer = threading.Timer(delay_seconds, start)
+        timer.name, timer.daemon = "mlops-background-start", True
+        timer.start()
+
+    def _retraining_pending(self) -> bool:
+        """Unfinished jobs or scheduled policies in the store (a store-only look)."""
+        from sqlalchemy import select
+
+        from mlops_mcp.core.retraining import ACTIVE
+        from mlops_mcp.core.store.tables import RetrainingJobRow, RetrainingPolicyRow
+
+        with self.store.read() as session:
+            job = session.scalar(
+                select(RetrainingJobRow.id).where(RetrainingJobRow.status.in_(ACTIVE)).limit(1)
+            )
+            scheduled = session.scalar(
+                select(RetrainingPolicyRow.model)
+                .where(RetrainingPolicyRow.enabled == True, RetrainingPolicyRow.schedule.is_not(None))  # noqa: E712
+                .limit(1)
+            )
+        return job is not None or scheduled is not None
+
     def close(self) -> None:
+        self._closed = True
+        retraining = self._parts.get("retraining")
+        if retraining is not None:
+            retraining.stop()
         store = self._parts.get("store")
         if store is not None:
             store.dispose()
@@ -413,6 +486,7 @@ class MLOps:
         )
         result = DriftResult.model_validate(data)
         result.with_chart(png)
+        self._retraining_event([result.model], "drift")
         return result
 
     def drift_history(self, model: str, limit: int = 20) -> "DriftHistory":
@@ -498,7 +572,9 @@ class MLOps:
         ensure("ml")
         form, chunks = gather_input(prediction_id, actual, items, dataset, self.settings.data_roots)
         data = write(self.store, self.registry, chunks, source=source, comment=comment, actor=actor, form=form)
-        return FeedbackResult.model_validate(data)
+        result = FeedbackResult.model_validate(data)
+        self._retraining_event(sorted({key.rsplit("/", 1)[0] for key in data.get("by_model") or {}}), "feedback")
+        return result
 
     def performance(
         self,
@@ -681,6 +757,187 @@ class MLOps:
         if row.kind == "ab":
             return self.get_ab_test(experiment_id, persist=False)
         return self.shadow_report(row.model, row.id, wait_seconds=0)
+
+    # -- retraining --------------------------------------------------------------------------------
+    def _retraining_event(self, models: list[str], event: str) -> None:
+        """Policies are evaluated after every drift report and feedback batch (never failing it)."""
+        if not models:
+            return
+        try:
+            self.retraining.on_event(models, event)
+        except Exception:
+            log.exception("retraining policy evaluation after %s failed", event)
+
+    def set_retraining_policy(
+        self,
+        model: str,
+        *,
+        on_drift: bool = True,
+        drift_share: float | None = None,
+        on_decay: bool = True,
+        metric: str | None = None,
+        max_drop: float | None = None,
+        schedule: str | None = None,
+        min_new_labels: int = 200,
+        cooldown: str = "24h",
+        gate: "GateSpec | dict[str, Any] | None" = None,
+        after_gate: str = "none",
+        auto_promote: bool = False,
+        enabled: bool = True,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "RetrainingPolicy":
+        """When ``model`` retrains by itself, how its challenger is gated, what follows the gate."""
+        from mlops_mcp.core.retraining import policy
+        from mlops_mcp.core.retraining.results import RetrainingPolicy
+
+        data = policy.set_policy(
+            self.store, self.registry, model=model, on_drift=on_drift, drift_share=drift_share, on_decay=on_decay,
+            metric=metric, max_drop=max_drop, schedule=schedule, min_new_labels=min_new_labels, cooldown=cooldown,
+            gate=gate, after_gate=after_gate, auto_promote=auto_promote, enabled=enabled, actor=actor,
+        )
+        if data["schedule"] and self.retraining.runs_jobs_here:
+            self.retraining.start_worker()  # schedules need a running worker
+        return RetrainingPolicy.model_validate(data)
+
+    def get_retraining_policy(self, model: str) -> "RetrainingPolicy":
+        from mlops_mcp.core.errors import NotFound
+        from mlops_mcp.core.retraining import policy
+        from mlops_mcp.core.retraining.results import RetrainingPolicy
+
+        task, _ = policy.model_task(self.registry, model)
+        row = policy.get_row(self.store, model)
+        if row is None:
+            raise NotFound(
+                f"model '{model}' has no retraining policy; set one with set_retraining_policy (or retrain now with start_retraining)",
+                argument="model",
+            )
+        return RetrainingPolicy.model_validate(policy.view(row, task))
+
+    def start_retraining(
+        self,
+        model: str,
+        reason: str | None = None,
+        *,
+        dataset: str | None = None,
+        use_feedback: bool = True,
+        since: str | None = None,
+        estimator: str | None = None,
+        params: dict[str, Any] | None = None,
+        after_gate: str | None = None,
+        auto_promote: bool | None = None,
+        wait: bool = False,
+        wait_seconds: float = 600.0,
+        actor: str = LIBRARY_ACTOR,
+        progress: Progress | None = None,
+    ) -> "RetrainingStarted":
+        """Queue a retraining job (answers at once); with ``wait`` also follow it to its end."""
+        from mlops_mcp.core.retraining.jobs import view
+        from mlops_mcp.core.retraining.results import RetrainingJob, RetrainingStarted
+        from mlops_mcp.core.retraining.service import MAX_WAIT_SECONDS
+
+        if not 0 < wait_seconds <= MAX_WAIT_SECONDS:
+            from mlops_mcp.core.errors import InvalidInput
+
+            raise InvalidInput(f"{wait_seconds!r} is outside (0, {MAX_WAIT_SECONDS}] seconds", argument="wait_seconds")
+        service = self.retraining
+        row, _ = service.start(
+            model, reason, actor, dataset=dataset, use_feedback=use_feedback, since=since, estimator=estimator,
+            params=params, after_gate=after_gate, auto_promote=auto_promote,
+        )
+        data = service.wait(row.id, wait_seconds, progress) if wait else view(row)
+        job = RetrainingJob.model_validate(data)
+        if job.status in ("queued", "running"):
+            where = "a `mlops-mcp worker` process" if service.postgres else "the worker inside this server"
+            if not service.postgres and not service.runs_jobs_here:
+                where = "a server with MLOPS_RETRAINING_WORKER=auto"
+            message = (
+                f"Retraining job {job.job_id} for '{model}' is {job.status} ({where} runs it; stage {job.stage}). "
+                f"Follow it with get_retraining_job(job_id={job.job_id})."
+            )
+        else:
+            message = job.describe()
+        return RetrainingStarted(job_id=job.job_id, status=job.status, model=model, message=message, job=job)
+
+    def get_retraining_job(self, job_id: int) -> "RetrainingJob":
+        from mlops_mcp.core.retraining.results import RetrainingJob
+
+        return RetrainingJob.model_validate(self.retraining.get(job_id))
+
+    def list_retraining_jobs(self, model: str | None = None, status: str | None = None, limit: int = 20) -> "RetrainingJobList":
+        from mlops_mcp.core.retraining import jobs
+        from mlops_mcp.core.retraining.results import RetrainingJobList
+
+        if model is not None:
+            self.registry.registered_model(model)
+        self.retraining.recover_once()
+        rows = jobs.list_rows(self.store, model, status, limit)
+        return RetrainingJobList.model_validate({"jobs": [_job_summary(r) for r in rows], "count": len(rows)})
+
+    def plan_cancel_retraining(self, job_id: int, why_not: str = "not confirmed") -> "CancelResult":
+        """What cancelling would do (raises Conflict when the job cannot be cancelled)."""
+        from mlops_mcp.core.retraining import jobs
+        from mlops_mcp.core.retraining.results import CancelResult
+
+        row = jobs.get_row(self.store, job_id)
+        jobs.check_cancellable(row)
+        what = "withdraw it from the queue" if row.status == "queued" else f"stop its training process (stage {row.stage}, {row.percent:.0f}%) and remove anything it registered"
+        return CancelResult(
+            job_id=row.id, model=row.model, status=row.status, confirmed=False, cancelled=False,
+            message=f"Nothing changed ({why_not}). Cancelling retraining job {row.id} of '{row.model}' would {what}; call again with confirm=true.",
+        )
+
+    def cancel_retraining_job(self, job_id: int, wait_seconds: float = 15.0) -> "CancelResult":
+        """Cancel: a queued job at once; a running one is stopped (its child killed) and cleaned up."""
+        from mlops_mcp.core.retraining.results import CancelResult
+
+        service = self.retraining
+        data = service.cancel(job_id)
+        if data["status"] == "running" and wait_seconds > 0:
+            data = service.wait(job_id, wait_seconds)
+        done = data["status"] == "cancelled"
+        text = data.get("message") or ""
+        message = (
+            f"Retraining job {job_id} of '{data['model']}' is cancelled: {text}" if done
+            else f"Cancel of retraining job {job_id} requested; it is {data['status']} ({text}). Check get_retraining_job."
+        )
+        return CancelResult(job_id=job_id, model=data["model"], status=data["status"], confirmed=True,
+                            cancelled=done or data["cancel_requested"], message=message)
+
+    def model_retraining(self, model: str, limit: int = 20) -> "ModelRetraining":
+        """A model's policy and recent jobs (resource mlops://models/{name}/retraining)."""
+        from mlops_mcp.core.retraining import jobs, policy
+        from mlops_mcp.core.retraining.results import ModelRetraining, RetrainingPolicy
+
+        task, _ = policy.model_task(self.registry, model)
+        row = policy.get_row(self.store, model)
+        rows = jobs.list_rows(self.store, model, None, limit)
+        active = next((r.id for r in rows if r.status in ("queued", "running")), None)
+        return ModelRetraining(
+            model=model, policy=None if row is None else RetrainingPolicy.model_validate(policy.view(row, task)),
+            active_job_id=active, jobs=[_job_summary(r) for r in rows],  # type: ignore[misc]
+        )
+
+    def evaluate_retraining_policies(self, model: str | None = None) -> "PolicyEvaluation":
+        """Evaluate every enabled policy now (or one model's): drift, decay and schedule triggers."""
+        import time as _time
+
+        from mlops_mcp.core.retraining import triggers
+        from mlops_mcp.core.retraining.results import PolicyEvaluation
+
+        if model is not None:
+            started = _time.perf_counter()
+            out = triggers.evaluate_model(self, model)
+            return PolicyEvaluation(evaluated=1, fired=[out] if out else [], seconds=_time.perf_counter() - started)
+        return PolicyEvaluation.model_validate(triggers.evaluate_all(self))
+
+
+def _job_summary(row: Any) -> dict[str, Any]:
+    return {
+        "job_id": row.id, "model": row.model, "status": row.status, "stage": row.stage, "percent": row.percent,
+        "trigger": row.trigger, "reason": row.reason, "new_version": row.new_version,
+        "champion_version": row.champion_version, "verdict": (row.gate or {}).get("verdict"), "message": row.message,
+        "created_at": row.created_at, "finished_at": row.finished_at,
+    }
 
 
 def _arms(data: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mlops_mcp.core.results import Result
 AUDIT_LIMIT = 50
 EXPERIMENTS_LIMIT = 100
 PERFORMANCE_BUCKETS = 14
+RETRAINING_LIMIT = 50
 
 
 def _number(text: str, what: str) -> int:
@@ -57,6 +58,14 @@ def experiments(ops: MLOps) -> Result:
 
 def experiment(ops: MLOps, experiment_id: str) -> Result:
     return ops.experiment(_number(experiment_id, "experiment id"))
+
+
+def retraining_jobs(ops: MLOps) -> Result:
+    return ops.list_retraining_jobs(limit=RETRAINING_LIMIT)
+
+
+def model_retraining(ops: MLOps, name: str) -> Result:
+    return ops.model_retraining(name)
 
 
 def audit_log(ops: MLOps) -> Result:
@@ -95,6 +104,14 @@ RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec(
         "mlops://experiments/{experiment_id}", experiment, "Experiment",
         "One A/B test (its current read-out, as get_ab_test; reading it does not count as a look) or shadow (as get_shadow_report).",
+    ),
+    ResourceSpec(
+        "mlops://retraining/jobs", retraining_jobs, "Retraining jobs",
+        f"The {RETRAINING_LIMIT} most recent retraining jobs of every model, newest first: status, stage, trigger, new version, verdict.",
+    ),
+    ResourceSpec(
+        "mlops://models/{name}/retraining", model_retraining, "Retraining of a model",
+        "The model's retraining policy (triggers, cooldown, gate, after the gate, next scheduled run, last trigger) and its recent jobs.",
     ),
     ResourceSpec("mlops://audit", audit_log, "Audit log", f"The {AUDIT_LIMIT} most recent mutating tool calls (tool, arguments, actor, time, outcome), newest first."),
 )

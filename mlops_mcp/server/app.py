@@ -80,6 +80,7 @@ def build_server(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
+        ops.start_background()  # the embedded retraining worker, when there is work for it (off the start-up path)
         yield runtime
 
     mcp: MCPServer = MCPServer(

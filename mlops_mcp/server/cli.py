@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quick", action="store_true", help="smaller data, fewer steps (used by the tests)")
 
+    worker = sub.add_parser(
+        "worker", help="run retraining jobs from a PostgreSQL store (procrastinate); start as many as you like"
+    )
+    worker.add_argument("--concurrency", type=int, default=2, help="jobs this process runs at once (default 2)")
+    worker.add_argument("--name", help="worker name shown in procrastinate's tables and the logs")
+    worker.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
+
     db = sub.add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="apply the store's migrations (done automatically on first use too)")
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(home=args.home, quick=args.quick)
         if args.command == "db":
             return _db(args)
+        if args.command == "worker":
+            return _worker(args)
     except SettingsError as exc:
         print(f"mlops-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -148,6 +157,34 @@ def _serve(args: argparse.Namespace, pipes: "ProtocolPipes | None") -> int:
 
     assert pipes is not None  # main() guards stdio before anything else runs
     serve_stdio(mcp, pipes)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from mlops_mcp.core.config import load_settings
+    from mlops_mcp.core.engine import MLOps
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    ops = MLOps(settings)
+    if ops.store.is_sqlite:
+        print(
+            "mlops-mcp worker runs retraining jobs from a PostgreSQL store (MLOPS_DATABASE_URL=postgresql://...); "
+            "on SQLite they run inside `mlops-mcp serve`",
+            file=sys.stderr,
+        )
+        return 2
+    if not 1 <= args.concurrency <= 64:
+        print("mlops-mcp worker: --concurrency must be 1..64", file=sys.stderr)
+        return 2
+    from mlops_mcp.core.retraining.queue import run_worker
+
+    try:
+        run_worker(ops, concurrency=args.concurrency, name=args.name)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ops.close()
     return 0
 
 

@@ -30,15 +30,13 @@ class Step:
     expect_error: bool = False
     show: Callable[[dict[str, Any]], Any] | None = None  # extra structured detail to print after the text
     keep: str | None = None  # remember the structured result under this name for later steps
+    until: Callable[[dict[str, Any]], bool] | None = None  # call again (every second) until this holds
+    skip: Callable[[dict[str, Any]], str | None] | None = None  # a reason to skip the step, from the state
 
 
 EXCLUDE = list(DEMO_EXCLUDE)
 DEFAULT_HOME = "mlops-demo"
 MARKER = ".mlops-demo"  # a home holding this file was made by the demo and may be started afresh
-
-
-def _pick(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    return lambda r: {k: r.get(k) for k in keys}
 
 
 def _games(state: dict[str, Any], n: int, offset: int = 0) -> tuple[list[dict[str, Any]], list[str]]:
@@ -74,48 +72,31 @@ def _feedback_args(*batches: tuple[str, int]) -> Callable[[dict[str, Any]], dict
     return build
 
 
-def _show_performance(r: dict[str, Any]) -> dict[str, Any]:
-    keys = ("predictions", "labeled", "label_coverage", "metrics")
-    overall = r.get("overall") or {}
-    return {
-        "overall": {k: overall.get(k) for k in keys},
-        "training_baseline": r.get("baseline"),
-        "degraded": r.get("degraded"),
-        "reasons": r.get("reasons"),
-    }
+LIVE = os.path.join("nba-live", "recent.parquet")  # three seasons after the rule change
 
 
-def _show_predictions(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "versions": r["versions"],
-        "batch": r["batch"],
-        "first": [{k: p[k] for k in ("prediction_id", "prediction", "score", "version")} for p in r["predictions"][:2]],
-    }
+def _live_games(state: dict[str, Any], n: int, offset: int = 0) -> Any:
+    import pandas as pd
+
+    return pd.read_parquet(os.path.join(state["home"], "data", LIVE)).iloc[offset : offset + n]
 
 
-def _show_drift(r: dict[str, Any]) -> dict[str, Any]:
-    by_name = {c["column"]: c for c in r["columns"]}
-    drifted = [
-        f"{name}: effect {by_name[name]['effect_size']:.3f} ({by_name[name]['effect_metric']}), p_adj {by_name[name]['p_adjusted']:.2g}"
-        for name in r["ranked"] if by_name.get(name, {}).get("drifted")
-    ]
-    return {
-        "current": r["current_source"],
-        "drifted_columns": drifted,
-        "clean_columns": r["n_checked"] - r["n_drifted"],
-        "prediction_drifted": (r["prediction_drift"] or {}).get("drifted"),
-        "dataset_drift": f"{r['drift_detected']} ({r['n_drifted']}/{r['n_checked']} columns drifted; "
-        f"the dataset-level flag needs a share of at least {r['drift_share']})",
-    }
+def _live_predict_args(n: int, offset: int = 0) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def build(state: dict[str, Any]) -> dict[str, Any]:
+        frame = _live_games(state, n, offset)
+        rows = json.loads(frame.drop(columns=EXCLUDE + ["home_win"]).to_json(orient="records"))
+        return {"model": "nba-win", "rows": rows, "request_keys": [f"live-{g}" for g in frame["game_id"]], "max_results": len(rows)}
+
+    return build
 
 
-def _show_explanation(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "prediction": r["prediction"], "probability": round(r["probability"] or 0, 4), "space": r["output_space"],
-        "base_value": round(r["base_value"], 4), "explainer": r["explainer"],
-        "top": [f"{c['feature']}={c['value']}: {c['shap']:+.4f}" for c in r["contributions"]],
-        "rest": round(r["rest"], 4),
-    }
+def _live_feedback_args(batch: str, n: int, offset: int = 0) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def build(state: dict[str, Any]) -> dict[str, Any]:
+        truth = _live_games(state, n, offset)["home_win"].astype(int).tolist()
+        items = [{"prediction_id": p["prediction_id"], "actual": y} for p, y in zip(state[batch]["predictions"], truth)]
+        return {"items": items, "source": "box_scores"}
+
+    return build
 
 
 def _steps(quick: bool) -> list[Step]:
@@ -171,6 +152,32 @@ def _steps(quick: bool) -> list[Step]:
         Step("Shadow report: agreement, differences, latency, errors", "get_shadow_report", {"model": "nba-win"}),
         Step("Stop the shadow", "stop_shadow", {"model": "nba-win"}),
         Step("The alias history that makes rollback possible", "get_model_history", {"model": "nba-win"}),
+        # -- retraining: drift in, a gated challenger out ------------------------------------------
+        Step("More of the new era: three seasons after the rule change, for live traffic", "generate_demo_data",
+             {"seasons": 6, "games_per_season": games, "rule_change_season": 2024, "folder": "nba-live"}),
+        Step("A retraining policy: retrain when a fifth of the columns drift; shadow a challenger that passes the gate",
+             "set_retraining_policy",
+             {"model": "nba-win", "on_drift": True, "drift_share": 0.2, "on_decay": False, "cooldown": "1h",
+              "gate": {"metric": "roc_auc", "alpha": 0.05}, "after_gate": "shadow"}),
+        Step(f"Live traffic: {3 * games} games of the new era", "predict", _live_predict_args(3 * games), keep="live"),
+        Step("Their outcomes arrive", "log_feedback", _live_feedback_args("live", 3 * games)),
+        Step("Is the live traffic drifting? (every drift report goes past the policy)", "check_drift",
+             {"model": "nba-win"}),
+        Step("The policy fired: a retraining job on the champion's data plus every labeled prediction since it was trained",
+             "list_retraining_jobs", {"model": "nba-win"}, keep="jobs"),
+        Step("Follow the job: data window, the gate on a holdout neither model trained on, what came after",
+             "get_retraining_job", lambda s: {"job_id": s["jobs"]["jobs"][0]["job_id"]}, keep="job",
+             until=lambda r: r["status"] not in ("queued", "running"),
+             skip=lambda s: None if s["jobs"]["jobs"] else "the policy did not fire"),
+        Step("The new version carries its verdict and lineage (also in mlflow ui)", "get_model", {"model": "nba-win"},
+             skip=lambda s: None if s.get("job", {}).get("new_version") else "no new version"),
+        Step("Promote the retrained version, confirmed (the gate found it significantly better on the new era)",
+             "set_model_alias",
+             lambda s: {"model": "nba-win", "alias": "champion", "version": s["job"]["new_version"],
+                        "reason": f"retraining job {s['job']['job_id']}: {s['job']['gate']['summary'][:200]}", "confirm": True},
+             skip=lambda s: None if s.get("job", {}).get("status") == "succeeded" else "the gate did not pass: nothing to promote"),
+        Step("Stop the shadow the policy started", "stop_shadow", {"model": "nba-win"},
+             skip=lambda s: None if s.get("job", {}).get("status") == "succeeded" else "no shadow was started"),
         Step("Bad input gets a clear error naming the argument, and the server keeps running", "predict",
              {"model": "nba-win", "rows": [{"pace": 101.0}]}, expect_error=True),
         Step("Unknown models are named with what exists", "get_model", {"model": "nba-loss"}, expect_error=True),
@@ -202,11 +209,21 @@ async def _drive(home: str, quick: bool) -> int:
         print(f"Connected over stdio. {len(tools)} tools: {', '.join(t.name for t in tools)}\n")
         state: dict[str, Any] = {"home": home}
         for number, step in enumerate(_steps(quick), 1):
-            arguments = step.arguments(state) if callable(step.arguments) else step.arguments
             print(f"[{number}] {step.title}")
+            reason = step.skip(state) if step.skip else None
+            if reason:
+                print(f"    (skipped: {reason})\n")
+                continue
+            arguments = step.arguments(state) if callable(step.arguments) else step.arguments
             print(f"    -> {step.tool}({_fmt_args(arguments)})")
             started = time.perf_counter()
             result = await client.call_tool(step.tool, arguments)
+            deadline = time.monotonic() + 900
+            while step.until is not None and not result.is_error and not step.until(result.structured_content or {}):
+                if time.monotonic() > deadline:
+                    break
+                await anyio.sleep(1.0)
+                result = await client.call_tool(step.tool, arguments)
             ms = (time.perf_counter() - started) * 1000
             if result.is_error:
                 text = result.content[0].text if result.content else ""

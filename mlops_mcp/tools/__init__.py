@@ -42,6 +42,13 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("experiments:start_shadow", "experiments", "Start a shadow deployment", read_only=False),
     ToolSpec("experiments:get_shadow_report", "experiments", "Shadow deployment report", read_only=True),
     ToolSpec("experiments:stop_shadow", "experiments", "Stop a shadow deployment", read_only=False),
+    # retraining
+    ToolSpec("retraining:set_retraining_policy", "retraining", "Set a model's retraining policy", read_only=False, idempotent=True),
+    ToolSpec("retraining:get_retraining_policy", "retraining", "Get a model's retraining policy", read_only=True),
+    ToolSpec("retraining:start_retraining", "retraining", "Start retraining a model", read_only=False),
+    ToolSpec("retraining:get_retraining_job", "retraining", "Get a retraining job", read_only=True),
+    ToolSpec("retraining:list_retraining_jobs", "retraining", "List retraining jobs", read_only=True),
+    ToolSpec("retraining:cancel_retraining_job", "retraining", "Cancel a retraining job", read_only=False, destructive=True),
 )
 
 

@@ -48,7 +48,8 @@ def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) 
             "metrics": {k: round(v, 6) for k, v in registry.run_metrics(mv.run_id).items()},
             "run_id": mv.run_id,
             "source": mv.source,
-            "tags": {k: v for k, v in tags.items() if not k.startswith("mlops.")},
+            # internal mlops.* tags are shown elsewhere; lineage and the retraining verdict are for people
+            "tags": {k: v for k, v in tags.items() if not k.startswith("mlops.") or k.startswith(("mlops.retraining.", "mlops.parent_version", "mlops.dataset"))},
             "reference": reference,
         }
     )

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "mlops_write"
+#: alembic's ``op`` and ``context`` are process-wide proxies: two upgrades at once in one process
+#: (two engines, e.g. a background thread and a request) must take turns
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
@@ -154,7 +157,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     cfg = alembic_config(engine)
-    with engine.connect() as conn:
+    with _ALEMBIC_LOCK, engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         conn.commit()

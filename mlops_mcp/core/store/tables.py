@@ -217,3 +217,79 @@ class ShadowPredictionRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)  # shadow scoring of the mirrored batch
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- retraining (issue 14) ------------------------------------------------------------------------
+class RetrainingPolicyRow(Base):
+    """When a model retrains by itself (drift, decay, a cron schedule), how its challenger is gated
+    and what happens after the gate. One row per model; ``last_*`` columns remember what the
+    evaluator has already seen, so one drift report or one schedule tick fires at most once."""
+
+    __tablename__ = "retraining_policies"
+
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    on_drift: Mapped[bool] = mapped_column(Boolean)
+    drift_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    on_decay: Mapped[bool] = mapped_column(Boolean)
+    metric: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    max_drop: Mapped[float | None] = mapped_column(Float, nullable=True)
+    schedule: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    min_new_labels: Mapped[int] = mapped_column(Integer)
+    cooldown_seconds: Mapped[float] = mapped_column(Float)
+    gate: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after_gate: Mapped[str] = mapped_column(String(16))  # none | shadow | ab_test | promote
+    auto_promote: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    last_drift_report_id: Mapped[int] = mapped_column(Integer, default=0)
+    decay_labels_seen: Mapped[int] = mapped_column(Integer, default=0)  # labels the last decay check judged
+    schedule_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_trigger: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class RetrainingJobRow(Base):
+    """One retraining job: queued -> running -> succeeded | rejected_by_gate | failed | cancelled.
+
+    At most one queued or running job per model (a partial unique index enforces it, also against
+    triggers arriving at the same moment from several processes). ``heartbeat_at`` is refreshed by
+    the process running the job; a running job whose runner is gone is failed by the next worker
+    that looks (see ``core/retraining/runner.py``)."""
+
+    __tablename__ = "retraining_jobs"
+    __table_args__ = (
+        Index("ix_retraining_jobs_model", "model", "id"),
+        Index(
+            "ux_retraining_jobs_active", "model", unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(32))
+    percent: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | drift | decay | schedule
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    triggers: Mapped[int] = mapped_column(Integer, default=1)  # triggers folded into this job
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    champion_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after_gate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid running it
+    child_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    queue_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # procrastinate's job id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
