@@ -30,6 +30,7 @@ Count-based statistics (categorical columns, or numeric columns binned on the re
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class NumericComparison:
     ks_statistic: float | None = None
     ks_pvalue: float | None = None
     wasserstein: float | None = None
+    wasserstein_normed_se: float | None = None  # delta-method standard error of wasserstein / norm
     cvm_statistic: float | None = None
     cvm_pvalue: float | None = None
 
@@ -227,10 +229,13 @@ def compare_numeric(
     wasserstein: bool = True,
     cvm: bool = False,
     a_has_ties: bool | None = None,
+    se_scale: tuple[float, float, float] | None = None,
 ) -> NumericComparison:
     """KS / Wasserstein / CvM of sorted float64 samples ``a`` (reference) and ``b`` (current).
 
     ``pos`` (from :func:`sort_against`) saves the searchsorted when the caller already has it.
+    ``se_scale = (reference mean, reference std, norm)`` also asks for the standard error of
+    ``wasserstein / norm`` (see :func:`normed_wasserstein_se`).
     """
     n1, n2 = a.size, b.size
     if n1 == 0 or n2 == 0:
@@ -265,11 +270,17 @@ def compare_numeric(
         out.ks_statistic = _ks_fast(a, b, pos)
         ks = False
 
-    if ks or wasserstein or (cvm and ties):
+    if ks or wasserstein or (cvm and ties) or se_scale is not None:
         values, diff, pa, pb, below = _merged(a, b, pos)
         gaps = np.diff(values)
         if wasserstein:
             out.wasserstein = float(np.dot(np.abs(diff[:-1]), gaps))
+        if se_scale is not None:
+            phi = _influence(diff, gaps)
+            out.wasserstein_normed_se = normed_wasserstein_se(
+                phi[pa], phi[pb], a, float(out.wasserstein or 0.0), *se_scale
+            )
+            del phi
         if ks:
             last = np.empty(values.size, dtype=bool)
             last[:-1] = gaps != 0
@@ -304,6 +315,170 @@ def compare_numeric(
 def _cvm_t(u: float, nx: int, ny: int) -> float:
     k, n = nx * ny, nx + ny
     return u / (k * n) - (4 * k - 1) / (6 * n)
+
+
+# --------------------------------------------------------------------------- confidence bounds of effects
+
+
+def _influence(diff: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """phi(t) = integral from t to +inf of sign(F_ref - F_cur), at every merged point.
+
+    Why: W1 = integral |F_ref - F_cur| dx, so moving one reference value t changes W1 by
+    phi(t) / n1 (and one current value by -phi(t) / n2): the influence function of W1. Its
+    variance over each sample gives the delta-method standard error of W1, in O(n).
+    """
+    contrib = np.sign(diff[:-1]) * gaps
+    phi = np.zeros(diff.size)
+    phi[:-1] = np.cumsum(contrib[::-1])[::-1]
+    return phi
+
+
+def _wvar(x: np.ndarray, weights: np.ndarray | None) -> float:
+    if weights is None:
+        return float(x.var()) if x.size else 0.0
+    total = float(weights.sum())
+    if total <= 0:
+        return 0.0
+    mean = float(np.dot(weights, x)) / total
+    return float(np.dot(weights, (x - mean) ** 2)) / total
+
+
+def normed_wasserstein_se(
+    phi_a: np.ndarray,
+    phi_b: np.ndarray,
+    x_a: np.ndarray,
+    w: float,
+    mean: float,
+    std: float,
+    norm: float,
+    w_a: np.ndarray | None = None,
+    w_b: np.ndarray | None = None,
+) -> float:
+    """Delta-method standard error of ``W1 / norm`` where norm is the reference std (``norm == std``)
+    or a fixed number (constant reference).
+
+    ``phi_a``/``phi_b``: influence values at the reference/current points (``w_a``/``w_b``: their
+    counts when the samples are given as distinct values). When the norm is the reference std its
+    own sampling error counts too: a reference value x moves std by ((x - mean)^2 - std^2) / (2 std n1).
+    """
+    n1 = float(w_a.sum()) if w_a is not None else float(phi_a.size)
+    n2 = float(w_b.sum()) if w_b is not None else float(phi_b.size)
+    if n1 == 0 or n2 == 0 or norm <= 0:
+        return float("nan")
+    if std > 0 and norm == std:
+        infl_a = phi_a / std - (w / std) * ((x_a - mean) ** 2 - std**2) / (2 * std**2)
+        var = _wvar(infl_a, w_a) / n1 + _wvar(phi_b, w_b) / (std**2 * n2)
+    else:
+        var = (_wvar(phi_a, w_a) / n1 + _wvar(phi_b, w_b) / n2) / norm**2
+    return math.sqrt(max(var, 0.0))
+
+
+@dataclass
+class LevelComparison:
+    """KS and Wasserstein of two samples given as counts over the same sorted distinct values."""
+
+    ks_statistic: float
+    wasserstein: float
+    wasserstein_normed_se: float | None
+
+
+def compare_levels(
+    levels: np.ndarray, ref_counts: np.ndarray, cur_counts: np.ndarray, se_scale: tuple[float, float, float] | None = None
+) -> LevelComparison:
+    """KS D and Wasserstein-1 from counts over sorted distinct values (no sort of the raw data).
+
+    The same integers and divisions as ``scipy.stats.ks_2samp`` (cdf = count of values <= x over
+    n), so D is identical; W1 = sum |F_ref - F_cur| * gap, scipy's formula with the zero gaps of
+    ties left out.
+    """
+    n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
+    diff = np.cumsum(ref_counts) / n1 - np.cumsum(cur_counts) / n2
+    gaps = np.diff(levels)
+    w = float(np.dot(np.abs(diff[:-1]), gaps))
+    se = None
+    if se_scale is not None:
+        phi = _influence(diff, gaps)
+        se = normed_wasserstein_se(phi, phi, levels, w, *se_scale, w_a=ref_counts, w_b=cur_counts)
+    return LevelComparison(float(np.max(np.abs(diff))), w, se)
+
+
+def wilson_interval(x: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion x / n."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = x / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def rate_change_interval(x1: float, n1: float, x2: float, n2: float, confidence: float) -> tuple[float, float, float]:
+    """Change of a proportion, current x2/n2 minus reference x1/n1, with Newcombe's hybrid score
+    interval (his method 10; statsmodels' ``confint_proportions_2indep(method="newcomb")``).
+
+    Why Newcombe and not Wald: it keeps its coverage for rates near 0 or 1 (a missing share of 0%,
+    a rare flag), where the Wald interval collapses to a point.
+    """
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson_interval(x1, n1, z)
+    l2, u2 = wilson_interval(x2, n2, z)
+    d = p2 - p1
+    return d, d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+
+
+def magnitude_bounds(lower: float, upper: float) -> tuple[float, float]:
+    """Bounds of |d| from bounds of d."""
+    if lower <= 0 <= upper:
+        return 0.0, max(-lower, upper)
+    return min(abs(lower), abs(upper)), max(abs(lower), abs(upper))
+
+
+@dataclass
+class JensenShannonEstimate:
+    """Jensen-Shannon distance (base 2) with its small-sample bias removed, and bounds."""
+
+    raw: float  # scipy's distance of the observed shares
+    corrected: float  # sqrt(max(divergence - bias, 0))
+    lower: float
+    upper: float
+    bias: float  # expected divergence under no drift, (K - 1)(1/n1 + 1/n2) / (8 ln 2)
+    n_categories: int
+
+
+def jensenshannon_corrected(ref_counts: np.ndarray, cur_counts: np.ndarray, confidence: float) -> JensenShannonEstimate:
+    """Bias-corrected Jensen-Shannon distance with a delta-method confidence interval.
+
+    Why: with no drift at all the observed divergence (base 2) is about
+    (K - 1)(1/n1 + 1/n2) / (8 ln 2) -- the chi-square limit of 8 ln2 JSD -- which for 200
+    categories and 5,000 rows a side is a distance of 0.12, so a fixed threshold on the raw
+    distance flags every significant change of a high-cardinality column however small. The
+    corrected divergence subtracts that expectation. Its variance is the first-order (delta-method)
+    term sum_i p_i g_i^2 - (sum p_i g_i)^2 over n1 with g_i = 1/2 log2(p_i / m_i) (and the same for
+    the current side) plus the variance of the chi-square part, 2 (K - 1) u^2 with
+    u = (1/n1 + 1/n2) / (8 ln 2); the bounds are taken on the divergence and square-rooted.
+    """
+    keep = (ref_counts + cur_counts) > 0
+    r, c = ref_counts[keep].astype(np.float64), cur_counts[keep].astype(np.float64)
+    n1, n2 = float(r.sum()), float(c.sum())
+    k = int(keep.sum())
+    raw = jensenshannon(ref_counts, cur_counts) if k else 0.0
+    if k < 2 or n1 == 0 or n2 == 0:
+        return JensenShannonEstimate(raw, 0.0, 0.0, 0.0, 0.0, k)
+    p, q = r / n1, c / n2
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(p > 0, 0.5 * np.log2(p / m), 0.0)
+        h = np.where(q > 0, 0.5 * np.log2(q / m), 0.0)
+    u = (1 / n1 + 1 / n2) / (8 * math.log(2))
+    var = (np.dot(p, g * g) - np.dot(p, g) ** 2) / n1 + (np.dot(q, h * h) - np.dot(q, h) ** 2) / n2 + 2 * (k - 1) * u * u
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    se = math.sqrt(max(float(var), 0.0))
+    bias = (k - 1) * u
+    d = raw * raw - bias
+    root = lambda v: math.sqrt(max(v, 0.0))  # noqa: E731
+    return JensenShannonEstimate(raw, root(d), root(d - z * se), root(d + z * se), bias, k)
 
 
 # --------------------------------------------------------------------------- counts
@@ -359,21 +534,33 @@ def chi2_two_sample(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[flo
     return float(res.statistic), float(res.pvalue), int(res.dof)
 
 
+def table_seed(ref_counts: np.ndarray, cur_counts: np.ndarray) -> int:
+    """A seed derived from the table itself (BLAKE2b of its counts).
+
+    Why: one fixed seed for every table makes every table with the same margins use the very same
+    simulated null distribution, so Monte-Carlo errors repeat instead of averaging out across
+    columns and checks; a seed from the table keeps each answer reproducible and the errors independent.
+    """
+    keep = (ref_counts + cur_counts) > 0
+    payload = np.concatenate([ref_counts[keep], cur_counts[keep]]).astype("<i8").tobytes()
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "little")
+
+
 def chi2_monte_carlo_pvalue(
-    ref_counts: np.ndarray, cur_counts: np.ndarray, statistic: float, draws: int = 1999, seed: int = 20240617
+    ref_counts: np.ndarray, cur_counts: np.ndarray, statistic: float, draws: int = 1999, seed: int | None = None
 ) -> float:
     """Permutation p-value of the Pearson statistic with both margins fixed.
 
     Why: with many sparse categories the chi-square approximation can be off in either direction;
     under "no drift" the current counts are a multivariate-hypergeometric draw from the pooled
-    counts, so simulating that gives a p-value valid at any size. Seeded: the same data always gives
-    the same answer.
+    counts, so simulating that gives a p-value valid at any size. Seeded from the table
+    (:func:`table_seed`) unless ``seed`` is given: the same data always gives the same answer.
     """
     keep = (ref_counts + cur_counts) > 0
     r, c = ref_counts[keep].astype(np.int64), cur_counts[keep].astype(np.int64)
     pooled = r + c
     n_cur, n_all = int(c.sum()), int(pooled.sum())
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(table_seed(ref_counts, cur_counts) if seed is None else seed)
     sim_cur = rng.multivariate_hypergeometric(pooled, n_cur, size=draws, method="marginals")
     sim_ref = pooled - sim_cur
     exp_cur = pooled * (n_cur / n_all)
