@@ -88,16 +88,18 @@ def _show_predictions(r: dict[str, Any]) -> dict[str, Any]:
 def _show_drift(r: dict[str, Any]) -> dict[str, Any]:
     by_name = {c["column"]: c for c in r["columns"]}
     drifted = [
-        f"{name}: effect {by_name[name]['effect_size']:.3f} ({by_name[name]['effect_metric']}), p_adj {by_name[name]['p_adjusted']:.2g}"
+        f"{name}: effect {by_name[name]['effect_size']} ({by_name[name]['effect_metric']}), p_adj {by_name[name]['p_adjusted']}, "
+        f"on {'+'.join(by_name[name]['drifted_on'])}"
         for name in r["ranked"] if by_name.get(name, {}).get("drifted")
     ]
     return {
         "current": r["current_source"],
+        "headline": r["headline"],
+        "severity": r["severity"],
+        "because": r["severity_reasons"],
         "drifted_columns": drifted,
         "clean_columns": r["n_checked"] - r["n_drifted"],
         "prediction_drifted": (r["prediction_drift"] or {}).get("drifted"),
-        "dataset_drift": f"{r['drift_detected']} ({r['n_drifted']}/{r['n_checked']} columns drifted; "
-        f"the dataset-level flag needs a share of at least {r['drift_share']})",
     }
 
 

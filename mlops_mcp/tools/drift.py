@@ -13,24 +13,53 @@ MethodName = Literal[
 ]
 
 
+class MissingShare(BaseModel):
+    reference_share: float
+    current_share: float
+    change: float = Field(description="current minus reference share")
+    change_lower: float = Field(description="lower end of the (1 - 2 alpha) interval of the change (Newcombe)")
+    change_upper: float = Field(description="upper end of that interval")
+    statistic: float = Field(description="pooled two-proportion z")
+    p_value: float
+    p_adjusted: float | None = Field(None, description="corrected in the same family as the value tests")
+    threshold: float = Field(description="change that counts (default 0.05)")
+    verdict: str = Field(description="drifted, small_shift or no_drift")
+
+
+class NotChecked(BaseModel):
+    column: str
+    reason: str
+
+
 class ColumnResult(BaseModel):
     column: str
-    kind: str = Field(description="numeric or categorical")
+    kind: str = Field(description="numeric, categorical or datetime (compared as epoch seconds)")
     method: str
     status: str = Field(description="ok, skipped or error (then `reason` says why)")
     reason: str | None = None
     statistic: float | None = None
     p_value: float | None = None
     p_adjusted: float | None = Field(None, description="Benjamini-Hochberg corrected across the checked columns")
-    effect_size: float | None = Field(None, description="normed Wasserstein (numeric) or Jensen-Shannon (categorical) under auto")
+    effect_size: float | None = Field(
+        None,
+        description="under auto: normed Wasserstein (numeric, datetime), bias-corrected Jensen-Shannon (categorical) "
+        "or absolute rate change (two-valued)",
+    )
     effect_metric: str | None = None
     effect_threshold: float | None = None
+    effect_lower: float | None = Field(None, description="lower end of the (1 - 2 alpha) confidence interval of effect_size")
+    effect_upper: float | None = Field(None, description="upper end; drifted needs effect_upper >= effect_threshold")
     drifted: bool | None = None
+    verdict: str = Field(
+        "not_checked", description="drifted, small_shift (significant but below threshold: a real but small shift), no_drift, not_checked"
+    )
+    drifted_on: list[str] = Field(default_factory=list, description="what drifted: values, missing_share")
     severity: float | None = Field(None, description="effect size / its threshold; > 1 is above threshold")
     n_reference: int = 0
     n_current: int = 0
     missing_reference: int = 0
     missing_current: int = 0
+    missing: MissingShare | None = Field(None, description="missing-share test, when either side has missing values")
     summary: dict[str, Any] = Field(default_factory=dict, description="means/quantiles, or categories that moved most / unseen")
 
 
@@ -44,7 +73,11 @@ class DriftResult(BaseModel):
     n_current: int
     method: str
     alpha: float
-    drift_detected: bool = Field(description="share_drifted >= drift_share, or any column all missing in the current data")
+    severity: str = Field(description="none, minor or major, by severity_rule")
+    severity_rule: str = Field(description="the rule that graded this report")
+    severity_reasons: list[str] = Field(default_factory=list, description="what made it minor or major")
+    headline: str = Field(description="one sentence: what drifted and how much")
+    drift_detected: bool = Field(description="severity is minor or major")
     share_drifted: float
     n_drifted: int
     n_checked: int
@@ -53,6 +86,9 @@ class DriftResult(BaseModel):
     columns: list[ColumnResult]
     prediction_drift: ColumnResult | None = Field(description="the model's scores on reference vs current, same test")
     multivariate: dict[str, Any] | None = Field(None, description="domain classifier: ROC AUC and the separating columns")
+    small_shifts: list[str] = Field(default_factory=list, description="columns with a significant shift below their threshold")
+    not_checked: list[NotChecked] = Field(default_factory=list, description="every column without a verdict, and why")
+    importance_source: str | None = Field(None, description="where the feature importance in severity_rule came from")
     extra_columns: list[str] = Field(default_factory=list, description="current columns not checked")
     notes: list[str] = Field(
         default_factory=list, description="caveats of this check, e.g. why prediction_drift is missing or what it left out"
@@ -101,7 +137,7 @@ def register(r: Registrar) -> None:
             dict[str, float] | None, Field(description="effect thresholds by metric or column, e.g. {\"wasserstein\": 0.2}")
         ] = None,
         alpha: Annotated[float, Field(gt=0, lt=1, description="significance level after correction")] = 0.05,
-        drift_share: Annotated[float, Field(gt=0, le=1, description="share of drifted columns that makes the dataset drifted")] = 0.5,
+        drift_share: Annotated[float, Field(gt=0, le=1, description="share of drifted columns (or of importance) that makes the drift major")] = 0.5,
         since: Annotated[str | None, Field(description="ISO 8601 start of logged predictions (default: until - 7 days)")] = None,
         until: Annotated[str | None, Field(description="ISO 8601 end of logged predictions (default: now)")] = None,
         multivariate: Annotated[bool, Field(description="also train a reference-vs-current classifier (ROC AUC)")] = False,
@@ -113,13 +149,16 @@ def register(r: Registrar) -> None:
         Reference: the version's reference profile (its training sample) unless `reference` is
         given. Current: `dataset`, or the inputs of predictions logged for the model between `since`
         and `until` (default: the last 7 days, newest 200,000). method="auto" reports per column a
-        p-value (KS for numeric, chi-square / two-proportion z for categorical; Benjamini-Hochberg
-        corrected) AND an effect size (Wasserstein / reference std for numeric, threshold 0.1;
-        Jensen-Shannon distance base 2 for categorical, threshold 0.05) and flags a column only when
-        the shift is significant (p_adjusted < alpha) and large enough; so small samples do not
-        false-alarm and huge samples do not flag trivia. The dataset drifts when share_drifted >=
-        drift_share (0.5). Forced methods: ks, cramer_von_mises, chi2, ztest (p < alpha), wasserstein,
-        psi (0.1 moderate / 0.25 major), jensenshannon, hellinger, kl_div (>= threshold). Every check
+        p-value (KS for numeric and dates, chi-square for categories and integers with few values,
+        two-proportion z for two values; Benjamini-Hochberg corrected, with a test of each column's
+        missing share) AND an effect size with its confidence interval (Wasserstein / reference std,
+        threshold 0.1; bias-corrected Jensen-Shannon, 0.05; rate change, 0.02; missing share, 0.05)
+        and flags a column only when the shift is significant and its effect is not below the
+        threshold (verdict small_shift: significant but below). The headline is `severity`
+        (none / minor / major, rule in `severity_rule`): prediction drift, large shifts of important
+        inputs and share_drifted >= drift_share (0.5) make it major. Forced methods: ks,
+        cramer_von_mises, chi2, ztest (p < alpha), wasserstein, psi (0.1 moderate / 0.25 major),
+        jensenshannon, hellinger, kl_div (>= threshold). Every check
         is saved (report_id). Example: check_drift(model="nba-win", dataset="nba/recent.parquet", plot=true).
         """
         result, png = ops.check_drift(

@@ -215,7 +215,7 @@ def _current_dates(series: pd.Series, family: str) -> _Current:
     seconds, unreadable = epoch_seconds(series)
     v = _finite(seconds)
     if unreadable and v.size == 0:  # text, none of it a date: a type change, not a broken feed
-        return _Current(len(series), "text", n_missing=len(series))
+        return _Current(len(series), "text", n_missing=int(series.isna().sum()))
     return _Current(len(series), "datetime", values=v, n_missing=len(series) - v.size, unreadable=unreadable)
 
 
@@ -747,7 +747,7 @@ def _finish(
     thresholds = {**DEFAULT_THRESHOLDS, **st.thresholds}
     not_checked = [{"column": c, "reason": why} for c, why in ref.skipped.items()]
     not_checked += [{"column": r.column, "reason": r.reason or r.status} for r in results if r.status != "ok"]
-    not_checked += [{"column": c, "reason": "not in the reference"} for c in extra]
+    not_checked += [{"column": c, "reason": "not in the reference"} for c in extra if c not in ref.skipped]
     report = DriftReport(
         columns=results,
         method=st.method,
