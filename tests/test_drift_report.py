@@ -31,7 +31,11 @@ def seconds(s: pd.Series) -> np.ndarray:
 def test_dates_typed_or_as_strings_are_checked_as_time() -> None:
     r = np.random.default_rng(1)
     n = 3000
-    ref_t, same_t, later_t = dates(r, n, "2023-01-01", 365), dates(r, n, "2023-01-01", 365), dates(r, n, "2024-01-01", 365)
+    ref_t, same_t, later_t = (
+        dates(r, n, "2023-01-01", 365),
+        dates(r, n, "2023-01-01", 365),
+        dates(r, n, "2024-01-01", 365),
+    )
 
     def frame(t: pd.Series) -> pd.DataFrame:
         return pd.DataFrame(
@@ -45,19 +49,25 @@ def test_dates_typed_or_as_strings_are_checked_as_time() -> None:
         )
 
     ref = prepare_reference(frame(ref_t))
-    assert {c: ref.kinds[c] for c in ("typed", "iso", "aware", "day")} == dict.fromkeys(("typed", "iso", "aware", "day"), "datetime")
+    assert {c: ref.kinds[c] for c in ("typed", "iso", "aware", "day")} == dict.fromkeys(
+        ("typed", "iso", "aware", "day"), "datetime"
+    )
     same = check_drift(ref, frame(same_t))
     assert same.n_checked == 5 and same.drifted_columns == [] and same.not_checked == []
     later = check_drift(ref, frame(later_t))
     assert set(later.drifted_columns) == {"typed", "iso", "aware", "day"}
     typed = later.column("typed")
     assert typed.kind == "datetime" and typed.method == "ks" and typed.verdict == "drifted"
-    assert typed.statistic == pytest.approx(stats.ks_2samp(seconds(ref_t), seconds(later_t)).statistic, abs=1e-12)
+    assert typed.statistic == pytest.approx(
+        stats.ks_2samp(seconds(ref_t), seconds(later_t)).statistic, abs=1e-12
+    )
     w = stats.wasserstein_distance(seconds(ref_t), seconds(later_t)) / np.std(seconds(ref_t))
     assert typed.effect_size == pytest.approx(w, rel=1e-9)
     s = typed.summary
     assert s["reference"]["min"].startswith("2023-01-01") and s["current"]["max"].startswith("2024-12-3")
-    assert s["share_after_reference_max"] == pytest.approx(1.0) and s["mean_shift_days"] == pytest.approx(365, abs=10)
+    assert s["share_after_reference_max"] == pytest.approx(1.0) and s["mean_shift_days"] == pytest.approx(
+        365, abs=10
+    )
     assert later.column("iso").statistic == pytest.approx(typed.statistic, abs=1e-12)  # the same instants
     # "aware" is two hours earlier in UTC; "day" drops the hours
     assert later.column("aware").summary["reference"]["min"].startswith("2022-12-31T22:00")
@@ -104,7 +114,14 @@ def test_no_column_is_skipped_silently() -> None:
             }
         )
     )
-    cur = pd.DataFrame({"x": r.normal(size=n), "lag": pd.to_timedelta(r.integers(0, 100, n), unit="s"), "sparse": np.full(n, np.nan), "new": 1})
+    cur = pd.DataFrame(
+        {
+            "x": r.normal(size=n),
+            "lag": pd.to_timedelta(r.integers(0, 100, n), unit="s"),
+            "sparse": np.full(n, np.nan),
+            "new": 1,
+        }
+    )
     report = check_drift(ref, cur)
     reasons = {e["column"]: e["reason"] for e in report.not_checked}
     assert set(reasons) == {"lag", "gone", "new"}
@@ -112,7 +129,11 @@ def test_no_column_is_skipped_silently() -> None:
     assert reasons["new"] == "not in the reference" and "3 column(s) not checked" in report.headline
     # 3 values in the reference: too few to compare, so judged on the missing share alone (99.4% -> 100%)
     sparse = report.column("sparse")
-    assert sparse.status == "ok" and "judged on the missing share" in (sparse.reason or "") and sparse.drifted is False
+    assert (
+        sparse.status == "ok"
+        and "judged on the missing share" in (sparse.reason or "")
+        and sparse.drifted is False
+    )
     assert report.n_checked == 2
     # four rows, none missing: nothing can be tested, and that is said
     tiny = {e["column"]: e["reason"] for e in check_drift(ref, cur.head(4), columns=["x"]).not_checked}
@@ -134,7 +155,11 @@ def shifts(shift: dict[str, float], n: int = 20_000, seed: int = 5) -> tuple[obj
 def test_severity_none_minor_major_by_the_stated_rule() -> None:
     ref, cur = shifts({})
     report = check_drift(ref, cur)
-    assert report.severity == "none" and report.drift_detected is False and report.headline.startswith("no drift")
+    assert (
+        report.severity == "none"
+        and report.drift_detected is False
+        and report.headline.startswith("no drift")
+    )
     assert "importance unknown" in report.severity_rule
 
     ref, cur = shifts({"c3": 0.15})  # 1.5x its threshold, 1 of 10 columns
@@ -144,7 +169,9 @@ def test_severity_none_minor_major_by_the_stated_rule() -> None:
 
     ref, cur = shifts({"c3": 0.4})  # 4x: a large effect, and importance unknown, so it counts
     report = check_drift(ref, cur)
-    assert report.severity == "major" and report.severity_reasons == [f"c3 drifted {report.column('c3').severity:.1f}x its threshold"]
+    assert report.severity == "major" and report.severity_reasons == [
+        f"c3 drifted {report.column('c3').severity:.1f}x its threshold"
+    ]
     assert report.column("c3").severity >= LARGE_EFFECT
 
     # with importance: the same large shift on an unimportant input is minor, on an important one major
@@ -152,7 +179,11 @@ def test_severity_none_minor_major_by_the_stated_rule() -> None:
     report.assess(importance=importance, importance_source="test")
     assert report.severity == "minor" and "of at least average importance" in report.severity_rule
     report.assess(importance={**importance, "c3": 0.6, "c0": 0.4 / 9}, importance_source="test")
-    assert report.severity == "major" and "carries" in report.severity_reasons[-1] and report.importance_source == "test"
+    assert (
+        report.severity == "major"
+        and "carries" in report.severity_reasons[-1]
+        and report.importance_source == "test"
+    )
 
     # drifted inputs carrying at least drift_share of the importance: major however small the shift
     ref, cur = shifts({"c0": 0.15})
@@ -170,11 +201,18 @@ def test_prediction_drift_makes_it_major() -> None:
     assert pred.drifted
     report.assess(prediction=pred)
     assert report.severity == "major" and report.drift_detected is True
-    assert report.severity_reasons[0].startswith("the prediction drifted") and "prediction drifted" in report.headline
+    assert (
+        report.severity_reasons[0].startswith("the prediction drifted")
+        and "prediction drifted" in report.headline
+    )
 
 
 def test_results_round_to_significant_digits() -> None:
-    assert round_sig(1.23456789e-200, 4) == 1.235e-200 and round_sig(0.0, 4) == 0.0 and round_sig(123456.7, 4) == 123500.0
+    assert (
+        round_sig(1.23456789e-200, 4) == 1.235e-200
+        and round_sig(0.0, 4) == 0.0
+        and round_sig(123456.7, 4) == 123500.0
+    )
     ref, cur = shifts({"c1": 0.3}, n=3000)
     full, small = check_drift(ref, cur).to_dict(), check_drift(ref, cur).to_dict(digits=4)
     assert len(json.dumps(small)) < len(json.dumps(full))

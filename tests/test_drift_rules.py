@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from scipy.spatial.distance import jensenshannon
 from scipy.optimize import brentq
+from scipy.spatial.distance import jensenshannon
 
 from mlops_mcp.core.drift import check_drift, prepare_reference
 from mlops_mcp.core.drift import methods as m
@@ -28,7 +28,9 @@ def mc_se(p: float, reps: int) -> float:
 
 def one(a: np.ndarray, b: np.ndarray) -> object:
     """The auto verdict on one column."""
-    return check_drift(prepare_reference(pd.DataFrame({"x": a})), pd.DataFrame({"x": b}), workers=1).columns[0]
+    return check_drift(prepare_reference(pd.DataFrame({"x": a})), pd.DataFrame({"x": b}), workers=1).columns[
+        0
+    ]
 
 
 def with_missing(r: np.random.Generator, n: int, share: float) -> np.ndarray:
@@ -65,19 +67,29 @@ def test_missing_share_numbers_equal_statsmodels_and_share_the_bh_family() -> No
     from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
     r = np.random.default_rng(3)
-    ref = pd.DataFrame({"x": with_missing(r, 3000, 0.1), "y": with_missing(r, 3000, 0.2), "z": r.normal(size=3000)})
-    cur = pd.DataFrame({"x": with_missing(r, 2000, 0.16), "y": with_missing(r, 2000, 0.2), "z": r.normal(0.05, 1, 2000)})
+    ref = pd.DataFrame(
+        {"x": with_missing(r, 3000, 0.1), "y": with_missing(r, 3000, 0.2), "z": r.normal(size=3000)}
+    )
+    cur = pd.DataFrame(
+        {"x": with_missing(r, 2000, 0.16), "y": with_missing(r, 2000, 0.2), "z": r.normal(0.05, 1, 2000)}
+    )
     report = check_drift(prepare_reference(ref), cur)
     x = report.column("x")
     miss_ref, miss_cur = int(ref["x"].isna().sum()), int(cur["x"].isna().sum())
     z, p = proportions_ztest([miss_cur, miss_ref], [2000, 3000])
-    assert x.missing["statistic"] == pytest.approx(z, rel=1e-9) and x.missing["p_value"] == pytest.approx(p, rel=1e-9)
-    lo, hi = confint_proportions_2indep(miss_cur, 2000, miss_ref, 3000, method="newcomb", compare="diff", alpha=2 * ALPHA)
+    assert x.missing["statistic"] == pytest.approx(z, rel=1e-9) and x.missing["p_value"] == pytest.approx(
+        p, rel=1e-9
+    )
+    lo, hi = confint_proportions_2indep(
+        miss_cur, 2000, miss_ref, 3000, method="newcomb", compare="diff", alpha=2 * ALPHA
+    )
     assert (x.missing["change_lower"], x.missing["change_upper"]) == pytest.approx((lo, hi), rel=1e-9)
     assert report.column("z").missing is None  # nothing missing on either side: no test, not in the family
     family = [c.p_value for c in report.columns] + [c.missing["p_value"] for c in report.columns if c.missing]
     expected = multipletests(family, method="fdr_bh")[1]
-    got = [c.p_adjusted for c in report.columns] + [c.missing["p_adjusted"] for c in report.columns if c.missing]
+    got = [c.p_adjusted for c in report.columns] + [
+        c.missing["p_adjusted"] for c in report.columns if c.missing
+    ]
     assert got == pytest.approx(list(expected), rel=1e-12)
 
 
@@ -120,7 +132,11 @@ def test_the_wasserstein_interval_covers_the_true_effect() -> None:
     ("name", "a", "b"),
     [
         ("numeric 0.03 sd", lambda r: r.normal(size=200_000), lambda r: r.normal(0.03, 1, 200_000)),
-        ("rate 0.30 -> 0.31", lambda r: (r.random(200_000) < 0.30).astype(int), lambda r: (r.random(200_000) < 0.31).astype(int)),
+        (
+            "rate 0.30 -> 0.31",
+            lambda r: (r.random(200_000) < 0.30).astype(int),
+            lambda r: (r.random(200_000) < 0.31).astype(int),
+        ),
     ],
 )
 def test_a_real_but_small_shift_is_reported_as_such(name: str, a: object, b: object) -> None:
@@ -194,7 +210,9 @@ def test_rate_change_interval_equals_statsmodels_newcombe() -> None:
     for x1, n1, x2, n2 in [(30, 1000, 55, 900), (0, 500, 4, 400), (120, 400, 100, 400)]:
         d, lo, hi = m.rate_change_interval(x1, n1, x2, n2, 0.9)
         assert d == pytest.approx(x2 / n2 - x1 / n1, rel=1e-12)
-        assert (lo, hi) == pytest.approx(confint_proportions_2indep(x2, n2, x1, n1, method="newcomb", alpha=0.1), rel=1e-9)
+        assert (lo, hi) == pytest.approx(
+            confint_proportions_2indep(x2, n2, x1, n1, method="newcomb", alpha=0.1), rel=1e-9
+        )
 
 
 @pytest.mark.slow
@@ -202,7 +220,9 @@ def test_rate_change_interval_equals_statsmodels_newcombe() -> None:
 def test_binary_false_alarms_stay_at_alpha(p: float, n: int) -> None:
     r = np.random.default_rng(int(p * 1000) + n)
     reps = 300
-    hits = sum(bool(one((r.random(n) < p).astype(int), (r.random(n) < p).astype(int)).drifted) for _ in range(reps))
+    hits = sum(
+        bool(one((r.random(n) < p).astype(int), (r.random(n) < p).astype(int)).drifted) for _ in range(reps)
+    )
     assert hits / reps <= ALPHA + 3 * mc_se(ALPHA, reps)
 
 

@@ -22,13 +22,18 @@ def input_importance(model: Any) -> tuple[dict[str, float] | None, str]:
     estimator = steps["model"]
     if hasattr(estimator, "feature_importances_"):
         raw = np.asarray(estimator.feature_importances_, dtype=float)
-        source = "feature_importances_ (impurity-based) of the model, summed over each input's encoded columns"
+        source = (
+            "feature_importances_ (impurity-based) of the model, summed over each input's encoded columns"
+        )
     elif hasattr(estimator, "coef_"):
         coef = np.abs(np.asarray(estimator.coef_, dtype=float))
         raw = coef.sum(axis=0) if coef.ndim == 2 else coef
         source = "|coef_| of the model on standardised inputs, summed over each input's encoded columns"
     else:
-        return None, f"not available: {type(estimator).__name__} exposes neither feature_importances_ nor coef_"
+        return (
+            None,
+            f"not available: {type(estimator).__name__} exposes neither feature_importances_ nor coef_",
+        )
     try:
         sources = feature_sources(model)
     except (AttributeError, KeyError, ValueError) as exc:

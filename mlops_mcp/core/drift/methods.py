@@ -270,12 +270,13 @@ def compare_numeric(
         out.ks_statistic = _ks_fast(a, b, pos)
         ks = False
 
-    if ks or wasserstein or (cvm and ties) or se_scale is not None:
+    grid_se = se_scale is not None and n1 + n2 > SE_EXACT_MAX
+    if ks or wasserstein or (cvm and ties) or (se_scale is not None and not grid_se):
         values, diff, pa, pb, below = _merged(a, b, pos)
         gaps = np.diff(values)
         if wasserstein:
             out.wasserstein = float(np.dot(np.abs(diff[:-1]), gaps))
-        if se_scale is not None:
+        if se_scale is not None and not grid_se:
             phi = _influence(diff, gaps)
             out.wasserstein_normed_se = normed_wasserstein_se(
                 phi[pa], phi[pb], a, float(out.wasserstein or 0.0), *se_scale
@@ -305,6 +306,8 @@ def compare_numeric(
         posf = pos.astype(np.float64)
         u = n1 * float(np.dot(below, below)) + n2 * float(np.dot(posf, posf))
         out.cvm_statistic = _cvm_t(u, n1, n2)
+    if grid_se and se_scale is not None:
+        out.wasserstein_normed_se = wasserstein_se_grid(a, b, float(out.wasserstein or 0.0), *se_scale)
     if out.ks_statistic is not None and out.ks_pvalue is None:
         out.ks_pvalue = ks_pvalue(out.ks_statistic, n1, n2)
     if out.cvm_statistic is not None and out.cvm_pvalue is None:
@@ -327,20 +330,63 @@ def _influence(diff: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     phi(t) / n1 (and one current value by -phi(t) / n2): the influence function of W1. Its
     variance over each sample gives the delta-method standard error of W1, in O(n).
     """
-    contrib = np.sign(diff[:-1]) * gaps
-    phi = np.zeros(diff.size)
-    phi[:-1] = np.cumsum(contrib[::-1])[::-1]
+    contrib = np.sign(diff[:-1])
+    contrib *= gaps
+    phi = np.empty(diff.size)
+    phi[-1] = 0.0
+    np.cumsum(contrib[::-1], out=phi[-2::-1])  # suffix sums, written back to front
     return phi
 
 
-def _wvar(x: np.ndarray, weights: np.ndarray | None) -> float:
-    if weights is None:
-        return float(x.var()) if x.size else 0.0
-    total = float(weights.sum())
-    if total <= 0:
-        return 0.0
-    mean = float(np.dot(weights, x)) / total
-    return float(np.dot(weights, (x - mean) ** 2)) / total
+@dataclass
+class _Sums:
+    """Sums over one sample of the influence phi, its square, and (reference only) of the centred
+    squares q = (x - mean)^2, q^2 and phi q: all the standard error needs."""
+
+    n: float
+    phi: float
+    phi2: float
+    q: float = 0.0
+    q2: float = 0.0
+    phi_q: float = 0.0
+
+    def __add__(self, other: _Sums) -> _Sums:
+        return _Sums(*(x + y for x, y in zip(self.__dict__.values(), other.__dict__.values())))
+
+
+def _sums(phi: np.ndarray, x: np.ndarray | None, mean: float, weights: np.ndarray | None = None) -> _Sums:
+    """Sums of phi (and of the centred squares of x when given), weighted by counts when given."""
+    wphi = phi if weights is None else weights * phi
+    out = _Sums(float(phi.size) if weights is None else float(weights.sum()), float(wphi.sum()), float(np.dot(wphi, phi)))
+    if x is not None:
+        q = x - mean
+        q *= q  # centred first: epoch seconds would cancel catastrophically
+        wq = q if weights is None else weights * q
+        out.q, out.q2, out.phi_q = float(wq.sum()), float(np.dot(wq, q)), float(np.dot(wphi, q))
+    return out
+
+
+def _se_from_sums(ref: _Sums, cur: _Sums, w: float, std: float, norm: float) -> float:
+    """Delta-method standard error of W1 / norm from the sums of :func:`_sums`.
+
+    When the norm is the reference std its own sampling error counts too: a reference value x moves
+    std by ((x - mean)^2 - std^2) / (2 std n1), so the reference influence on W1 / std is
+    phi/std - c ((x - mean)^2 - std^2) with c = W1 / (2 std^3).
+    """
+    if ref.n <= 0 or cur.n <= 0 or norm <= 0:
+        return float("nan")
+    mean_a = ref.phi / ref.n
+    var_a = max(ref.phi2 / ref.n - mean_a**2, 0.0)
+    var_b = max(cur.phi2 / cur.n - (cur.phi / cur.n) ** 2, 0.0)
+    if std > 0 and norm == std:
+        eq = ref.q / ref.n
+        cov = ref.phi_q / ref.n - mean_a * eq
+        var_q = max(ref.q2 / ref.n - eq**2, 0.0)
+        c = w / (2 * std**3)
+        var = (var_a / std**2 - 2 * (c / std) * cov + c * c * var_q) / ref.n + var_b / (std**2 * cur.n)
+    else:
+        var = (var_a / ref.n + var_b / cur.n) / norm**2
+    return math.sqrt(max(var, 0.0))
 
 
 def normed_wasserstein_se(
@@ -354,23 +400,57 @@ def normed_wasserstein_se(
     w_a: np.ndarray | None = None,
     w_b: np.ndarray | None = None,
 ) -> float:
-    """Delta-method standard error of ``W1 / norm`` where norm is the reference std (``norm == std``)
-    or a fixed number (constant reference).
+    """Delta-method standard error of ``W1 / norm`` (norm: the reference std, or a fixed number for
+    a constant reference), from the influence values at every reference / current point
+    (``w_a``/``w_b``: their counts when the samples are given as distinct values)."""
+    return _se_from_sums(_sums(phi_a, x_a, mean, w_a), _sums(phi_b, None, mean, w_b), w, std, norm)
 
-    ``phi_a``/``phi_b``: influence values at the reference/current points (``w_a``/``w_b``: their
-    counts when the samples are given as distinct values). When the norm is the reference std its
-    own sampling error counts too: a reference value x moves std by ((x - mean)^2 - std^2) / (2 std n1).
+
+SE_GRID = 2048  # quantiles of each sample that carry the fast standard error
+SE_TAIL_BINS = 8  # outer bins on each side whose points are taken one by one (heavy tails)
+SE_EXACT_MAX = 200_000  # below this many values in all, the standard error is computed point by point
+
+
+def wasserstein_se_grid(a: np.ndarray, b: np.ndarray, w: float, mean: float, std: float, norm: float) -> float:
+    """The standard error of :func:`normed_wasserstein_se` on a grid: O(grid log n), no pass over the data.
+
+    Why: the exact form needs the merged samples and several passes over them (it doubled the
+    cost of a numeric column at 1,000,000 rows). On a grid of the two samples' quantiles (plus
+    their extremes) the CDFs, and so phi at the grid points, are exact; between two grid points
+    phi is linear (sign(F_ref - F_cur) taken constant there), so each interior bin contributes its
+    count at its midpoint plus the within-bin variance gap^2 / 12, and the points of the outer
+    bins, where heavy tails make bins wide, are taken one by one. Agrees with the exact form to
+    about 1% (tests/test_drift_rules.py).
     """
-    n1 = float(w_a.sum()) if w_a is not None else float(phi_a.size)
-    n2 = float(w_b.sum()) if w_b is not None else float(phi_b.size)
-    if n1 == 0 or n2 == 0 or norm <= 0:
-        return float("nan")
-    if std > 0 and norm == std:
-        infl_a = phi_a / std - (w / std) * ((x_a - mean) ** 2 - std**2) / (2 * std**2)
-        var = _wvar(infl_a, w_a) / n1 + _wvar(phi_b, w_b) / (std**2 * n2)
-    else:
-        var = (_wvar(phi_a, w_a) / n1 + _wvar(phi_b, w_b) / n2) / norm**2
-    return math.sqrt(max(var, 0.0))
+    n1, n2 = a.size, b.size
+    e = np.unique(
+        np.concatenate([a[(np.arange(SE_GRID + 1) * (n1 - 1)) // SE_GRID], b[(np.arange(SE_GRID + 1) * (n2 - 1)) // SE_GRID]])
+    )
+    if e.size < 2:
+        return 0.0
+    ca, cb = np.searchsorted(a, e, side="right"), np.searchsorted(b, e, side="right")
+    d = ca / n1 - cb / n2
+    gaps = np.diff(e)
+    slope = np.sign(d[:-1])  # phi(t) = phi[k + 1] + slope[k] (e[k + 1] - t) on (e[k], e[k + 1]]
+    phi = _influence(d, gaps)
+    k = e.size - 1  # bins (e[i], e[i + 1]], i = 0..k-1, plus the values equal to e[0]
+    tail = min(SE_TAIL_BINS, k // 2)
+    inner = slice(tail, k - tail)
+
+    def side(x: np.ndarray, counts: np.ndarray, with_q: bool) -> _Sums:
+        weights = np.diff(counts).astype(np.float64)[inner]
+        mid_phi = (phi[:-1] + phi[1:])[inner] / 2
+        mid_x = (e[:-1] + e[1:])[inner] / 2
+        out = _sums(mid_phi, mid_x if with_q else None, mean, weights)
+        out.phi2 += float(np.dot(weights, gaps[inner] ** 2)) / 12  # phi varies linearly inside a bin
+        lo, hi = int(counts[tail]), int(counts[k - tail])  # values <= e[tail], values > e[k - tail]
+        pts = np.concatenate([x[:lo], x[hi:]])
+        i = np.clip(np.searchsorted(e, pts, side="left") - 1, -1, k - 1)
+        j = np.maximum(i, 0)
+        pts_phi = np.where(i < 0, phi[0], phi[j + 1] + slope[j] * (e[j + 1] - pts))
+        return out + _sums(pts_phi, pts if with_q else None, mean)
+
+    return _se_from_sums(side(a, ca, True), side(b, cb, False), w, std, norm)
 
 
 @dataclass
@@ -477,7 +557,9 @@ def jensenshannon_corrected(ref_counts: np.ndarray, cur_counts: np.ndarray, conf
     se = math.sqrt(max(float(var), 0.0))
     bias = (k - 1) * u
     d = raw * raw - bias
-    root = lambda v: math.sqrt(max(v, 0.0))  # noqa: E731
+    def root(v: float) -> float:
+        return math.sqrt(max(v, 0.0))
+
     return JensenShannonEstimate(raw, root(d), root(d - z * se), root(d + z * se), bias, k)
 
 

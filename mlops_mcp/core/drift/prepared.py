@@ -195,7 +195,7 @@ def quantiles_from_counts(levels: np.ndarray, counts: np.ndarray, probs: tuple[f
     out = []
     for p in probs:
         h = (n - 1) * p
-        lo = int(math.floor(h))
+        lo = math.floor(h)
         hi = min(lo + 1, n - 1)
         v_lo = levels[int(np.searchsorted(ends, lo, side="right"))]
         v_hi = levels[int(np.searchsorted(ends, hi, side="right"))]

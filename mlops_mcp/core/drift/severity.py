@@ -78,11 +78,15 @@ def assess(
         mean_share = 1.0 / max(len(shares), 1)
         carried = sum(shares.get(c.column, 0.0) for c in drifted)
         if drifted and carried >= report.drift_share:
-            reasons.append(f"drifted inputs carry {carried:.0%} of the model's importance (>= drift_share {report.drift_share:.0%})")
+            reasons.append(
+                f"drifted inputs carry {carried:.0%} of the model's importance (>= drift_share {report.drift_share:.0%})"
+            )
         for c in drifted:
             share = shares.get(c.column, 0.0)
             if share >= mean_share and (c.severity or 0.0) >= LARGE_EFFECT:
-                reasons.append(f"{c.column} drifted {_times(c)} its threshold and carries {share:.0%} of the importance")
+                reasons.append(
+                    f"{c.column} drifted {_times(c)} its threshold and carries {share:.0%} of the importance"
+                )
     else:
         for c in drifted:
             if (c.severity or 0.0) >= LARGE_EFFECT:
@@ -91,17 +95,27 @@ def assess(
     if severity == "minor":
         reasons = [f"{len(drifted)} of {len(checked)} inputs drifted, none by a major rule"]
     source = importance_source if known else None
-    return Assessment(severity, rule_text(report.drift_share, known), reasons, _headline(severity, report, drifted, prediction), source)
+    return Assessment(
+        severity,
+        rule_text(report.drift_share, known),
+        reasons,
+        _headline(severity, report, drifted, prediction),
+        source,
+    )
 
 
-def _headline(severity: str, report: DriftReport, drifted: list[ColumnDrift], prediction: ColumnDrift | None) -> str:
+def _headline(
+    severity: str, report: DriftReport, drifted: list[ColumnDrift], prediction: ColumnDrift | None
+) -> str:
     checked = report.n_checked
     if severity == "none":
         text = f"no drift: 0 of {checked} inputs drifted"
     else:
         named = ", ".join(f"{c.column} ({_times(c)})" for c in drifted[:SHOWN])
         more = f", +{len(drifted) - SHOWN} more" if len(drifted) > SHOWN else ""
-        text = f"{severity} drift: {len(drifted)} of {checked} inputs drifted" + (f": {named}{more}" if drifted else "")
+        text = f"{severity} drift: {len(drifted)} of {checked} inputs drifted" + (
+            f": {named}{more}" if drifted else ""
+        )
     if prediction is not None and prediction.status == "ok":
         text += f"; prediction {'drifted (' + _times(prediction) + ')' if prediction.drifted else 'stable'}"
     if report.small_shifts:
