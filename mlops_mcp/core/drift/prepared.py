@@ -134,12 +134,29 @@ def quantiles_sorted(s: np.ndarray, probs: tuple[float, ...] = QUANTILES) -> lis
     return out
 
 
+CHUNK = 1 << 16  # values per block in passes that would otherwise allocate a whole-column temporary
+
+
+def std_of(s: np.ndarray, mean: float) -> float:
+    """np.std (ddof=0) in cache-sized blocks: no temporary as large as the column.
+
+    Why: ``ndarray.std`` materialises ``x - mean`` for the whole column; at 5,000,000 rows that
+    40 MB temporary made the std grow faster than the data (7.6x the time for 5x the rows).
+    """
+    total = 0.0
+    for i in range(0, s.size, CHUNK):
+        d = s[i : i + CHUNK] - mean
+        total += float(np.dot(d, d))
+    return math.sqrt(total / s.size) if s.size else float("nan")
+
+
 def numeric_summary(s: np.ndarray) -> dict[str, float]:
     """Mean, std and quantiles of a sorted finite sample, for the human-readable shift summary."""
     q = quantiles_sorted(s)
+    mean = float(s.mean())
     return {
-        "mean": float(s.mean()),
-        "std": float(s.std()),
+        "mean": mean,
+        "std": std_of(s, mean),
         "p5": q[0],
         "p25": q[1],
         "p50": q[2],
