@@ -84,6 +84,7 @@ async def test_logged_predictions_are_the_default_current_data(mc: Client, share
     assert res["columns"][0]["drifted"] is True
     history = (await mc.call_tool("get_drift_history", {"model": "nba-win"})).structured_content["reports"]
     assert history[0]["report_id"] == res["report_id"] and history[0]["drifted_columns"] == ["pace"]
+    assert history[0]["severity"] == res["severity"] == "major" and history[0]["headline"] == res["headline"]
     latest = json.loads((await mc.read_resource("mlops://drift/nba-win/latest")).contents[0].text)
     assert latest["report_id"] == res["report_id"] and latest["report"]["columns"][0]["column"] == "pace"
 

@@ -235,3 +235,14 @@ def test_results_round_to_significant_digits() -> None:
 def test_a_date_column_object_dtype_of_dates_is_found() -> None:
     ref = prepare_reference(pd.DataFrame({"d": [date(2024, 1, i % 28 + 1) for i in range(100)]}))
     assert ref.kinds == {"d": "datetime"}
+
+
+def test_plot_draws_dates_and_missing_share_drift() -> None:
+    from mlops_mcp.core.drift import plot_report
+
+    r = np.random.default_rng(7)
+    ref_frame = pd.DataFrame({"t": dates(r, 2000, "2023-01-01", 365), "x": r.normal(size=2000)})
+    cur = pd.DataFrame({"t": dates(r, 2000, "2024-01-01", 365), "x": np.where(r.random(2000) < 0.4, np.nan, r.normal(size=2000))})
+    report = check_drift(prepare_reference(ref_frame), cur)
+    assert set(report.drifted_columns) == {"t", "x"} and report.column("x").drifted_on == ["missing_share"]
+    assert plot_report(report, prepare_reference(ref_frame), cur)[:8] == b"\x89PNG\r\n\x1a\n"

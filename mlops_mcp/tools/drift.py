@@ -112,6 +112,8 @@ class DriftHeadline(BaseModel):
     n_checked: int
     drifted_columns: list[str]
     prediction_drifted: bool | None
+    severity: str | None = Field(None, description="none, minor or major (null for reports older than severity)")
+    headline: str | None = None
 
 
 class DriftHistory(BaseModel):

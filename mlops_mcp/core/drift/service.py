@@ -377,4 +377,7 @@ def _headline(r: Any) -> dict[str, Any]:
         "n_checked": r.n_checked,
         "drifted_columns": r.drifted_columns,
         "prediction_drifted": r.prediction_drifted,
+        # kept in the report itself (reports written before severity existed have none)
+        "severity": (r.report or {}).get("severity"),
+        "headline": (r.report or {}).get("headline"),
     }
