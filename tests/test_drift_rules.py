@@ -95,9 +95,16 @@ def test_missing_share_numbers_equal_statsmodels_and_share_the_bh_family() -> No
 
 def test_a_significant_missing_change_under_5_points_is_a_small_shift() -> None:
     r = np.random.default_rng(4)
-    col = one(with_missing(r, 200_000, 0.30), with_missing(r, 200_000, 0.32))
+    a, b = with_missing(r, 200_000, 0.30), with_missing(r, 200_000, 0.32)
+    col = one(a, b)
     assert col.missing["p_adjusted"] < 1e-6 and col.missing["verdict"] == "small_shift"
     assert col.drifted is False and col.verdict == "small_shift"
+    ref = prepare_reference(pd.DataFrame({"x": a}))
+    # its threshold is set by key; a per-column threshold belongs to the values' effect
+    strict = check_drift(ref, pd.DataFrame({"x": b}), thresholds={"missing_change": 0.01}).columns[0]
+    assert strict.missing["threshold"] == 0.01 and strict.drifted_on == ["missing_share"]
+    per_column = check_drift(ref, pd.DataFrame({"x": b}), thresholds={"x": 0.01}).columns[0]
+    assert per_column.missing["threshold"] == 0.05 and per_column.effect_threshold == 0.01
 
 
 # --------------------------------------------------------------------------- 3. the knife edge

@@ -345,7 +345,8 @@ def _missing_test(res: ColumnDrift, st: _Settings) -> None:
         "statistic": z,
         "p_value": p,
         "p_adjusted": None,
-        "threshold": _threshold(st, res.column, "missing_change"),
+        # by key only: a per-column threshold is the value effect's
+        "threshold": float(st.thresholds.get("missing_change", DEFAULT_THRESHOLDS["missing_change"])),
         "verdict": "no_drift",
     }
 
