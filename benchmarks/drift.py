@@ -8,8 +8,11 @@ project dependency: it runs from ``.venv-bench`` (see ``EVIDENTLY_HINT``) and it
 when that venv is missing.
 
 Also: false-alarm rates on small clean samples (ours vs Evidently's default stattests), which
-injected shifts each one catches, and a streaming check of a BENCH_DRIFT_STREAM_ROWS-row Parquet file
-(default 10,000,000; 0 skips it).
+injected shifts each one catches, the auto rule's false alarms and power against the rule it
+replaced (BENCH_DRIFT_FA_REPS repetitions), how preparing and checking scale with the rows
+(BENCH_DRIFT_SCALE_ROWS, default "1000000,5000000"; empty skips it: CPU seconds, log-log slopes,
+the share that is sorting, and what the old kind inference's Series.nunique() cost in the same run),
+and a streaming check of a BENCH_DRIFT_STREAM_ROWS-row Parquet file (default 10,000,000; 0 skips it).
 """
 
 import json
@@ -29,6 +32,7 @@ from benchmarks.common import table
 ROWS = int(os.environ.get("BENCH_DRIFT_ROWS", "1000000"))
 STREAM_ROWS = int(os.environ.get("BENCH_DRIFT_STREAM_ROWS", "10000000"))
 FA_REPS = int(os.environ.get("BENCH_DRIFT_FA_REPS", "200"))
+SCALE_ROWS = [int(x) for x in os.environ.get("BENCH_DRIFT_SCALE_ROWS", "1000000,5000000").split(",") if x.strip()]
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PY = ROOT / ".venv-bench" / "bin" / "python"
 EVIDENTLY_HINT = (
@@ -145,6 +149,136 @@ STREAM = textwrap.dedent(
 )
 
 
+SCALE = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np, pandas as pd
+    from benchmarks.drift import make_frame
+    from mlops_mcp.core.drift import check_drift, prepare_reference
+    n = int(sys.argv[1])
+    ref, cur = make_frame(n, False, 1), make_frame(n, True, 2)
+    num = [c for c in ref.columns if pd.api.types.is_float_dtype(ref[c])]
+    def best(fn, runs=2):
+        out = []
+        for _ in range(runs):
+            c, w = time.process_time(), time.perf_counter(); fn(); out.append((time.process_time() - c, time.perf_counter() - w))
+        return min(out)
+    prepared = prepare_reference(ref)
+    sorted_ref = {c: prepared.numeric[c].values for c in num}
+    res = {
+        "prepare": best(lambda: prepare_reference(ref)),
+        "check": best(lambda: check_drift(prepared, cur, workers=1)),
+        "prepare_sort": best(lambda: [np.sort(ref[c].to_numpy()) for c in num]),
+        "check_sort": best(lambda: [np.searchsorted(sorted_ref[c], np.sort(cur[c].to_numpy()), "right") for c in num]),
+        "nunique": best(lambda: [ref[c].nunique() for c in num], runs=1),
+    }
+    print(json.dumps(res))
+    """
+)
+
+
+def _slope(small: float, large: float, n_small: int, n_large: int) -> str:
+    import math
+
+    if small <= 0 or large <= 0:
+        return "n/a"
+    return f"{math.log(large / small) / math.log(n_large / n_small):.2f}"
+
+
+def _scaling() -> None:
+    """Prepare and check at each size in its own process (CPU seconds, the least noisy measure on a
+    shared machine), with the sorting they contain and the old kind inference measured alongside.
+    The data are made in that process: a child's peak RSS on Linux starts from its parent's."""
+    results: dict[int, dict[str, list[float]]] = {n: _run(sys.executable, SCALE, str(n), timeout=7200) for n in SCALE_ROWS}
+    rows = []
+    for n, r in results.items():
+        p, c, ps, cs, nu = (r[k][0] for k in ("prepare", "check", "prepare_sort", "check_sort", "nunique"))
+        rows.append(
+            [f"{n:,}", f"{p:.2f} (sort {ps:.2f}, rest {p - ps:.2f})", f"{p + nu:.2f}", f"{c:.2f} (sort {cs:.2f}, rest {c - cs:.2f})", f"{r['prepare'][1]:.2f} / {r['check'][1]:.2f}"]
+        )
+    sizes = sorted(results)
+    if len(sizes) >= 2:
+        a, b = sizes[0], sizes[-1]
+        ra, rb = results[a], results[b]
+
+        def sl(key: str, plus: str | None = None) -> str:
+            va = ra[key][0] + (ra[plus][0] if plus else 0)
+            vb = rb[key][0] + (rb[plus][0] if plus else 0)
+            return _slope(va, vb, a, b)
+
+        rows.append(
+            [
+                f"slope {a:,} -> {b:,}",
+                f"{sl('prepare')} (sort alone {sl('prepare_sort')})",
+                f"{sl('prepare', plus='nunique')} (nunique alone {sl('nunique')})",
+                f"{sl('check')} (sort alone {sl('check_sort')})",
+                "",
+            ]
+        )
+    print(
+        table(
+            "Scaling: 25 columns (20 numeric), CPU seconds, best of 2 (sort = numpy sorting the same numeric columns alone)",
+            ["rows each side", "prepare_reference", "prepare + old Series.nunique kind inference", "check_drift (workers=1)", "wall s prepare / check"],
+            rows,
+        )
+    )
+
+
+def _rule_cases() -> list[list[str]]:
+    """The auto rule against the one it replaced, on seeded simulations (rate over FA_REPS runs)."""
+    from scipy import stats
+
+    from mlops_mcp.core.drift import check_drift, prepare_reference
+    from mlops_mcp.core.drift import methods as m
+
+    r = np.random.default_rng(2024)
+
+    def one(a: np.ndarray, b: np.ndarray) -> object:
+        return check_drift(prepare_reference(pd.DataFrame({"x": a})), pd.DataFrame({"x": b}), workers=1).columns[0]
+
+    def old_rule(col: object, a: np.ndarray, b: np.ndarray) -> bool:
+        """Before: point effect >= threshold (raw Jensen-Shannon for categories and two values), KS on integers."""
+        if col.method == "chi2" and col.kind == "numeric":  # type: ignore[attr-defined]
+            return bool(stats.ks_2samp(a[np.isfinite(a)], b[np.isfinite(b)]).pvalue < 0.05 and col.effect_size >= col.effect_threshold)  # type: ignore[attr-defined]
+        if col.effect_metric in ("rate_change", "jensenshannon_corrected"):  # type: ignore[attr-defined]
+            labels = np.union1d(a, b)
+            raw = m.jensenshannon(np.array([np.sum(a == v) for v in labels]), np.array([np.sum(b == v) for v in labels]))
+            return bool(col.p_adjusted is not None and col.p_adjusted < 0.05 and raw >= 0.05)  # type: ignore[attr-defined]
+        values = col.p_adjusted is not None and col.p_adjusted < 0.05 and col.effect_size >= col.effect_threshold  # type: ignore[attr-defined]
+        return bool(values)
+
+    def missing(n: int, share: float) -> np.ndarray:
+        x = r.normal(size=n)
+        x[r.random(n) < share] = np.nan
+        return x
+
+    rest = [0.1, 0.5, 0.25, 0.1, 0.05]
+    cases = [
+        ("no drift: numeric N(0,1), 500 rows", lambda: (r.normal(size=500), r.normal(size=500))),
+        ("no drift: two values, rate 0.30, 500 rows", lambda: ((r.random(500) < 0.3).astype(int), (r.random(500) < 0.3).astype(int))),
+        ("no drift: rest days (5 integers), 500 rows", lambda: (r.choice(5, 500, p=rest), r.choice(5, 500, p=rest))),
+        ("no drift: 30% missing, 300 rows", lambda: (missing(300, 0.3), missing(300, 0.3))),
+        ("shift = threshold (0.1 sd), 20,000 rows", lambda: (r.normal(size=20_000), r.normal(0.1, 1, 20_000))),
+        ("rate 0.30 -> 0.25, 5,000 rows", lambda: ((r.random(5000) < 0.3).astype(int), (r.random(5000) < 0.25).astype(int))),
+        ("rare flag 0.02 -> 0.04, 5,000 rows", lambda: ((r.random(5000) < 0.02).astype(int), (r.random(5000) < 0.04).astype(int))),
+        ("missing 30% -> 50%, values unchanged, 2,000 rows", lambda: (missing(2000, 0.3), missing(2000, 0.5))),
+        ("rest days change shape, 3,000 rows", lambda: (r.choice(5, 3000, p=rest), r.choice(5, 3000, p=[0.13, 0.45, 0.27, 0.1, 0.05]))),
+        ("shift 0.03 sd (small), 200,000 rows", lambda: (r.normal(size=200_000), r.normal(0.03, 1, 200_000))),
+    ]
+    rows = []
+    for label, gen in cases:
+        reps = FA_REPS if "200,000" not in label else max(10, FA_REPS // 20)
+        new = old = small = 0
+        for _ in range(reps):
+            a, b = gen()
+            col = one(a, b)
+            new += bool(col.drifted)  # type: ignore[attr-defined]
+            small += col.verdict == "small_shift"  # type: ignore[attr-defined]
+            old += old_rule(col, a, b)
+        rows.append([label, f"{new / reps:.1%}", f"{old / reps:.1%}", f"{small / reps:.1%}", str(reps)])
+    return rows
+
+
 def _run(python: Path | str, script: str, *args: str, timeout: float = 1800) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
@@ -250,6 +384,14 @@ def main() -> None:
             )
         )
 
+        print(
+            table(
+                "The auto rule vs the rule it replaced (share of runs flagged drifted; seeded)",
+                ["case", "now", "before", "now: small_shift", "runs"],
+                _rule_cases(),
+            )
+        )
+
         if STREAM_ROWS:
             cols = ["num0", "mean_shift", "scale_shift", "cat0", "share_shift"]
             ref = prepare_reference(make_frame(min(ROWS, 1_000_000), False, 1)[cols])
@@ -274,3 +416,6 @@ def main() -> None:
                     [[f"{st['time']:.2f}", f"{st['peak_rss']:.0f}", ", ".join(st["drifted"])]],
                 )
             )
+
+        if SCALE_ROWS:
+            _scaling()

@@ -52,7 +52,10 @@ def test_catches_the_four_shifts_and_nothing_else(big: tuple[PreparedReference, 
     assert set(report.drifted_columns) == DRIFTED
     assert report.n_checked == 24
     assert report.share_drifted == pytest.approx(4 / 24)
-    assert report.drift_detected is False
+    # 4 of 24 is below drift_share, but shifts of 2-5x their threshold make it major (stated rule)
+    assert report.severity == "major" and report.drift_detected is True
+    assert any("mean_shift drifted" in r for r in report.severity_reasons) and "drift_share" in report.severity_rule
+    assert all(report.column(c).verdict == "drifted" for c in DRIFTED)
     assert set(report.ranked[:4]) == DRIFTED
     unseen = report.column("unseen_category")
     assert unseen.summary["n_unseen_categories"] == 1
@@ -71,7 +74,7 @@ def test_no_drift_on_the_same_distribution(big: tuple[PreparedReference, pd.Data
     ref, _, _ = big
     report = check_drift(ref, scenario(200_000, False, 5))
     assert report.drifted_columns == []
-    assert report.drift_detected is False
+    assert report.drift_detected is False and report.severity == "none" and report.headline.startswith("no drift")
 
 
 def test_engine_numbers_equal_scipy() -> None:
@@ -134,7 +137,7 @@ def test_bad_input_is_reported() -> None:
         }
     )
     ref = prepare_reference(ref_frame)
-    assert "when" in ref.skipped and "when" not in ref.columns
+    assert ref.kinds["when"] == "datetime" and not ref.skipped  # dates are checked as time now
     few = np.full(n, np.nan)
     few[:3] = 1.0
     cur = pd.DataFrame(
@@ -155,10 +158,18 @@ def test_bad_input_is_reported() -> None:
     assert by["const"].status == "ok" and by["const"].drifted is False
     assert by["nan_now"].status == "ok" and by["nan_now"].missing_current == n  # a broken feed, not "skipped"
     assert by["nan_now"].drifted is True and by["nan_now"].reason == "all values missing in current data"
-    assert by["few"].status == "skipped" and "at least" in (by["few"].reason or "")
+    # 3 values left of 1,000 rows: too few to compare, but a feed that mostly stopped is drift
+    assert by["few"].status == "ok" and "at least" in (by["few"].reason or "") and by["few"].p_value is None
+    assert by["few"].drifted is True and by["few"].drifted_on == ["missing_share"]
     assert by["num"].status == "ok" and by["cat"].status == "ok"
     assert report.extra_columns == ["extra"]
-    assert report.n_checked == 4 and report.ranked[0] == "nan_now" and report.drift_detected is True
+    assert report.n_checked == 5 and report.ranked[0] == "nan_now" and report.drift_detected is True
+    assert {e["column"]: e["reason"] for e in report.not_checked} == {
+        "gone": "absent from the current data",
+        "typed": by["typed"].reason,
+        "when": "absent from the current data",
+        "extra": "not in the reference",
+    }
     json.dumps(report.to_dict())
 
     with pytest.raises(InvalidInput) as e:

@@ -49,19 +49,30 @@ async def test_rule_change_drift_is_found_and_matches_scipy(mc: Client, shared: 
     assert report["ranked"][0] in ("pace", "home_three_rate", "away_three_rate")
     assert report["prediction_drift"] is not None and report["prediction_drift"]["column"] == "__prediction__"
     assert any(c.type == "image" for c in res.content)
+    # the rule-change question gets "yes, major" (it got dataset_drift: False with 5 of 13 drifted)
+    assert report["drift_detected"] is True and report["severity"] == "major"
+    assert report["prediction_drift"]["drifted"] is True and report["severity_reasons"][0].startswith("the prediction drifted")
+    assert report["headline"].startswith("major drift: ") and "prediction drifted" in report["headline"]
+    assert report["importance_source"].startswith("feature_importances_") and "importance" in report["severity_rule"]
+    assert by_col["home_rest_days"]["method"] == "chi2" and by_col["pace"]["verdict"] == "drifted"
+    assert {e["column"] for e in report["not_checked"]} == set(EXCLUDE + ["home_win"])
+    assert "the target of nba-win/1" in {e["column"]: e["reason"] for e in report["not_checked"]}["home_win"]
 
+    # the tool rounds to 4 significant digits; the engine's numbers are scipy's (tests/test_drift_engine.py)
     reference = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample
     current = data(shared, "recent")
     ks = stats.ks_2samp(reference["pace"], current["pace"])
-    assert by_col["pace"]["statistic"] == pytest.approx(ks.statistic, abs=1e-12)
-    assert by_col["pace"]["p_value"] == pytest.approx(ks.pvalue, rel=1e-6, abs=1e-300)
+    assert by_col["pace"]["statistic"] == pytest.approx(ks.statistic, rel=5e-4)
+    assert by_col["pace"]["p_value"] == pytest.approx(ks.pvalue, rel=5e-4, abs=1e-300)
     w = stats.wasserstein_distance(reference["pace"], current["pace"]) / reference["pace"].std(ddof=0)
-    assert by_col["pace"]["effect_size"] == pytest.approx(w, rel=1e-9)
+    assert by_col["pace"]["effect_size"] == pytest.approx(w, rel=5e-4)
+    assert by_col["pace"]["effect_lower"] <= by_col["pace"]["effect_size"] <= by_col["pace"]["effect_upper"]
 
 
 async def test_no_drift_on_the_training_seasons(mc: Client) -> None:
     res = (await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/train.parquet"})).structured_content
     assert res["drift_detected"] is False and res["n_drifted"] == 0
+    assert res["severity"] == "none" and res["headline"].startswith("no drift") and res["prediction_drift"]["drifted"] is False
 
 
 async def test_logged_predictions_are_the_default_current_data(mc: Client, shared: Any) -> None:
@@ -72,6 +83,7 @@ async def test_logged_predictions_are_the_default_current_data(mc: Client, share
     assert res["columns"][0]["drifted"] is True
     history = (await mc.call_tool("get_drift_history", {"model": "nba-win"})).structured_content["reports"]
     assert history[0]["report_id"] == res["report_id"] and history[0]["drifted_columns"] == ["pace"]
+    assert history[0]["severity"] == res["severity"] == "major" and history[0]["headline"] == res["headline"]
     latest = json.loads((await mc.read_resource("mlops://drift/nba-win/latest")).contents[0].text)
     assert latest["report_id"] == res["report_id"] and latest["report"]["columns"][0]["column"] == "pace"
 
@@ -192,7 +204,7 @@ async def test_logged_numeric_strings_are_read_with_the_schema(mc: Client, share
     assert res["n_checked"] == 13 and all(c["status"] == "ok" for c in res["columns"])
     reference = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample
     ks = stats.ks_2samp(reference["pace"], [float(r["pace"]) for r in rows])
-    assert by_col["pace"]["statistic"] == pytest.approx(ks.statistic, abs=1e-12)
+    assert by_col["pace"]["statistic"] == pytest.approx(ks.statistic, rel=5e-4)
 
 
 def test_logged_values_the_schema_refuses_become_missing(shared: Any) -> None:
@@ -231,7 +243,7 @@ async def test_prediction_drift_uses_only_the_reference_versions_scores(mc: Clie
     assert res["n_current"] == 200 and res["prediction_drift"]["n_current"] == 80
     reference = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample
     ks = stats.ks_2samp(reference["__prediction__"], [p["score"] for p in own])
-    assert res["prediction_drift"]["statistic"] == pytest.approx(ks.statistic, abs=1e-12)
+    assert res["prediction_drift"]["statistic"] == pytest.approx(ks.statistic, rel=5e-4)
     notes = json.loads((await mc.read_resource("mlops://drift/nba-win/latest")).contents[0].text)["report"]["notes"]
     assert any("80 logged predictions served by version 1; 120 served by other versions" in n for n in notes), notes
 
@@ -252,6 +264,8 @@ async def test_a_feature_gone_all_missing_is_flagged(mc: Client, shared: Any, su
     assert team["effect_size"] == 1.0 and team["missing_current"] == len(broken) and team["n_current"] == 0
     assert report["n_checked"] == 13 and report["n_drifted"] == 1 and report["ranked"][0] == "home_team"
     assert report["drift_detected"] is True  # 1 of 13 columns, but a broken feed is drift
+    assert report["severity"] == "major" and "home_team went all missing (a broken feed)" in report["severity_reasons"]
+    assert team["drifted_on"] == ["missing_share"]
 
 
 async def test_drift_dataset_that_is_not_a_parquet_file(mc: Client, shared: Any) -> None:

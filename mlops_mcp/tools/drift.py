@@ -32,7 +32,7 @@ def check_drift(
     ] = None,
     alpha: Annotated[float, Field(gt=0, lt=1, description="significance level after correction")] = 0.05,
     drift_share: Annotated[
-        float, Field(gt=0, le=1, description="share of drifted columns that alone makes the dataset drifted")
+        float, Field(gt=0, le=1, description="share of drifted columns (or of importance) that makes the drift major")
     ] = 0.5,
     since: TimeArg = None,
     until: TimeArg = None,
@@ -44,12 +44,15 @@ def check_drift(
 
     Reference: the version's reference profile (its training sample) unless `reference` is given.
     Current: `dataset`, or the inputs of predictions logged for the model between `since` and
-    `until` (default: the last 7 days, newest 200,000). method="auto" gives each column a
-    BH-corrected p-value AND an effect size, and flags it only when the shift is significant and
-    large enough (README "How drift is judged"), so small samples do not false-alarm and huge ones
-    do not flag trivia. Forced methods: ks, cramer_von_mises, chi2, ztest (p < alpha), wasserstein,
-    psi, jensenshannon, hellinger, kl_div (>= threshold). Every check is saved (report_id);
-    `plot=true` adds a PNG of effects and the most drifted distributions.
+    `until` (default: the last 7 days, newest 200,000). method="auto" gives each column (and its
+    missing share) a BH-corrected p-value AND an effect size with its confidence interval, and
+    flags it only when the shift is significant and its effect is not below the threshold
+    (verdict small_shift: a real but small shift); dates are compared as time; every column is
+    checked or listed in not_checked with the reason. The headline is `severity` (none / minor /
+    major, rule stated in `severity_rule`): prediction drift, large shifts of important inputs and
+    share_drifted >= drift_share make it major. Forced methods: ks, cramer_von_mises, chi2, ztest
+    (p < alpha), wasserstein, psi, jensenshannon, hellinger, kl_div (>= threshold). Every check is
+    saved (report_id); `plot=true` adds a PNG of effects and the most drifted distributions.
     Example: check_drift(model="nba-win", dataset="nba/recent.parquet", plot=true).
     """
     return engine(ctx).check_drift(

@@ -35,7 +35,7 @@ DecayMetric = Literal["accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r
 def set_retraining_policy(
     model: ModelNameArg,
     ctx: Context,
-    on_drift: Annotated[bool, Field(description="retrain when a drift report on the champion says drift_detected")] = True,
+    on_drift: Annotated[bool, Field(description="retrain when a drift report on the champion has severity major")] = True,
     drift_share: Annotated[
         float | None, Field(gt=0, le=1, description="instead: retrain when at least this share of columns drifted")
     ] = None,
@@ -62,7 +62,7 @@ def set_retraining_policy(
     enabled: bool = True,
 ) -> RetrainingPolicy:
     """Set when `model` retrains by itself and how a retrained version is judged. Triggers: a drift
-    report on the champion with drift_detected (or a drifted share >= drift_share), live performance
+    report on the champion of severity major (or a drifted share >= drift_share), live performance
     degraded (once min_new_labels labels exist; metric and max_drop as in get_model_performance), a
     cron schedule, or start_retraining. Triggers within `cooldown` of the last job, or while one
     runs, fold into it. The gate runs on a fresh holdout neither model trained on: optional floors,

@@ -6,44 +6,54 @@ only for the current data: one sort per numeric column, one count per categorica
 
 The ``auto`` rule
 -----------------
-For every column we report both a *significance* and an *effect size*, and call the column drifted
-only when the shift is **real** (statistically significant) **and large enough to matter**:
+For every column we report a *significance* and an *effect size with its confidence interval*, and
+call the column drifted only when the shift is **real** (significant after correction) **and not
+below the size that matters** (the effect's upper confidence bound reaches its threshold):
 
-- numeric columns (more than 2 distinct values): p-value of the two-sample Kolmogorov-Smirnov test
-  (exact below 10,000 rows per side); effect size = Wasserstein-1 distance divided by the reference
-  standard deviation ("normed Wasserstein"), threshold 0.1 (a shift of a tenth of a standard
-  deviation);
-- categorical columns (strings, booleans, pandas categories, numbers with at most 2 distinct
-  values): p-value of a two-sample test on the reference-vs-current contingency table (chi-square
-  test of homogeneity; two-proportion z-test for 2 categories; when the table is sparse -- any
-  expected count < 1 or more than 20% below 5 -- the chi-square p-value is computed by a seeded
-  Monte-Carlo permutation with 1,999 draws instead of the asymptotic law); effect size =
-  Jensen-Shannon distance (base 2, in [0, 1]), threshold 0.05. Categories never seen in the reference
-  take part in both (and are listed in the summary);
-- p-values are corrected across the checked columns with Benjamini-Hochberg (``correction="bh"``;
+- numeric columns (more than 2 distinct values): two-sample Kolmogorov-Smirnov p-value (exact below
+  10,000 rows per side); effect = Wasserstein-1 / reference std ("normed Wasserstein"), threshold
+  0.1; integer columns with at most 20 distinct values take the chi-square test on their values
+  instead (KS is conservative on ties), same effect;
+- datetime columns (typed, or ISO 8601 strings): as numeric, on epoch seconds;
+- categorical columns (strings, booleans, pandas categories): chi-square test of homogeneity (a
+  seeded Monte-Carlo p-value with 1,999 draws when the table is sparse -- any expected count < 1
+  or more than 20% below 5 -- seeded from a hash of the table); effect = Jensen-Shannon distance
+  (base 2) minus its no-drift expectation (K - 1)(1/n1 + 1/n2) / (8 ln 2) on the divergence,
+  threshold 0.05; unseen categories take part (and are listed in the summary);
+- two-valued columns (numbers with at most 2 distinct values too): two-proportion z-test; effect =
+  the absolute change of the rate, threshold 0.02;
+- every column's missing share: two-proportion z-test, in the same correction family, threshold 5
+  points of change; a column drifts on its values, its missing share, or both (``drifted_on``);
+- p-values are corrected across all these tests with Benjamini-Hochberg (``correction="bh"``;
   also "holm", "bonferroni", "none");
-- a column drifts when ``p_adjusted < alpha`` (default 0.05) **and** ``effect_size >= threshold``
-  (``thresholds={"wasserstein": ..., "jensenshannon": ...}`` or per column name);
+- a column drifts when ``p_adjusted < alpha`` (default 0.05) **and** ``effect_upper >= threshold``,
+  where [effect_lower, effect_upper] is the (1 - 2 alpha) confidence interval (delta method for
+  Wasserstein and Jensen-Shannon, Newcombe's score interval for rates); significant with
+  ``effect_upper < threshold`` is ``verdict == "small_shift"`` (a real but small shift);
+  ``thresholds={"wasserstein": ..., "jensenshannon": ..., "rate_change": ..., "missing_change": ...}``
+  or per column name;
 - a column whose values are **all missing in the current data** while the reference has values (a
   broken feed) is not skipped: whatever the method, its p-value is the two-proportion z-test on
   the share of missing values (corrected with the others), its effect size the current missing
-  share (1.0), and it drifts when ``p_adjusted < alpha``;
-- the dataset drifts when the share of drifted columns is ``>= drift_share`` (default 0.5), or
-  when any column drifted by going all missing; columns are also ranked by severity (effect size /
-  its threshold, drifted columns first; an all-missing column comes first of all and gets the
-  report's highest severity, at least 1).
+  share (1.0), and it drifts when ``p_adjusted < alpha``; it is ranked first;
+- the report's ``severity`` (none / minor / major) follows the rule stated in ``severity_rule``
+  (see :mod:`mlops_mcp.core.drift.severity`): prediction drift, a broken feed, a share of drifted
+  columns (or of importance) >= ``drift_share`` (default 0.5), or an important input drifted by 2x
+  its threshold make it major. ``drift_detected`` is ``severity != "none"``.
 
-Because drift needs a significant test, a column without drift false-alarms at most at rate
-``alpha`` whatever its number of rows or categories (no fixed distance threshold decides alone on
-small samples); because it also needs an effect above a threshold, trivial shifts that are merely
-significant on millions of rows are not flagged.
+Because drift needs a significant test, a column without drift false-alarms at about rate
+``alpha`` whatever its number of rows, values or categories; because it also needs an effect that
+is not confidently below a threshold, trivial shifts that are merely significant on millions of
+rows are small shifts, not drift. Every column gets a verdict or is listed in ``not_checked`` with
+the reason.
 
-Forced methods (``method=`` for all columns or ``methods={column: name}``): ks, cramer_von_mises,
-chi2, ztest (tests: drifted when the corrected p-value < alpha), wasserstein (normed), psi,
-jensenshannon, hellinger, kl_div (distances: drifted when >= the threshold). Count-based methods on
-a numeric column use the 10 reference-decile bins. Missing values are counted and reported, never
-silently dropped; a column that cannot be checked gets ``status`` "skipped" (fewer than 5 values on
-a side, unless the current side went all missing: see above) or "error" and a reason.
+Forced methods (``method=`` for all columns or ``methods={column: name}``): ks,
+cramer_von_mises, chi2, ztest (tests: drifted when the corrected p-value < alpha), wasserstein
+(normed), psi, jensenshannon (uncorrected), hellinger, kl_div (distances: drifted when >= the
+threshold). Count-based methods on a numeric column use the 10 reference-decile bins. Missing
+values are counted and reported, never silently dropped; a column that cannot be checked gets
+``status`` "skipped" (fewer than 5 values on a side and no missing share to test) or "error" and
+a reason.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -24,10 +24,13 @@ from mlops_mcp.core.drift.prepared import (
     PreparedReference,
     bin_counts,
     count_categories,
+    epoch_seconds,
     family_of,
+    iso_time,
     norm_key,
     numeric_summary,
     numeric_values,
+    summary_from_counts,
 )
 from mlops_mcp.core.errors import InvalidInput, listing
 
@@ -41,18 +44,29 @@ CORRECTIONS = ("bh", "holm", "bonferroni", "none")
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "wasserstein": 0.1,  # normed by the reference std (Evidently's default)
     "psi": 0.1,  # 0.1 "moderate" / 0.25 "significant" shift convention
-    "jensenshannon": 0.05,  # base-2 distance; auto's categorical effect threshold
+    "jensenshannon": 0.05,  # base-2 distance, bias-corrected under auto; auto's categorical effect threshold
     "hellinger": 0.1,
     "kl_div": 0.1,
+    "rate_change": 0.02,  # auto's effect threshold for two-valued columns: 2 points of the rate
+    "missing_change": 0.05,  # change of a column's missing share that counts: 5 points
 }
-MIN_VALUES = 5  # non-missing values per side below which a column is skipped, not guessed
+MIN_VALUES = 5  # non-missing values per side below which a column's values are not compared
 ALL_MISSING = "all values missing in current data"
 MC_DRAWS = 1999
+VERDICTS = ("drifted", "small_shift", "no_drift", "not_checked")
 
 
 @dataclass
 class ColumnDrift:
-    """The verdict on one column. ``status`` is 'ok', 'skipped' (not enough data) or 'error'."""
+    """The verdict on one column.
+
+    ``status``: 'ok' (checked), 'skipped' (not enough data) or 'error' (``reason`` says why).
+    ``verdict``: 'drifted'; 'small_shift' (significant, but the effect is below its threshold with
+    confidence 1 - alpha: a real but small shift); 'no_drift' (not significant); 'not_checked'.
+    ``drifted_on`` names what drifted: 'values' (the distribution), 'missing_share'.
+    ``effect_lower``/``effect_upper``: (1 - 2 alpha) confidence interval of ``effect_size`` (auto only).
+    ``missing``: the missing-share test when either side has missing values (else None).
+    """
 
     column: str
     kind: str
@@ -66,22 +80,33 @@ class ColumnDrift:
     effect_size: float | None = None
     effect_metric: str | None = None
     effect_threshold: float | None = None
+    effect_lower: float | None = None
+    effect_upper: float | None = None
     threshold: float | None = None
     drifted: bool | None = None
+    verdict: str = "not_checked"
+    drifted_on: list[str] = field(default_factory=list)
     severity: float | None = None
     n_reference: int = 0
     n_current: int = 0
     missing_reference: int = 0
     missing_current: int = 0
+    missing: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+    def to_dict(self, digits: int | None = None) -> dict[str, Any]:
+        return _clean(asdict(self), digits)
 
 
 @dataclass
 class DriftReport:
-    """Dataset-level verdict plus the per-column results."""
+    """Dataset-level verdict plus the per-column results.
+
+    ``severity`` ('none', 'minor', 'major') answers "is it drifting, and how much", by the rule
+    stated in ``severity_rule``; ``severity_reasons`` lists what triggered it and ``headline`` says
+    it in one sentence. ``drift_detected`` is ``severity != 'none'``. The service re-assesses with
+    the prediction drift and the model's feature importance (:meth:`assess`).
+    """
 
     columns: list[ColumnDrift]
     method: str
@@ -97,6 +122,13 @@ class DriftReport:
     n_current: int
     extra_columns: list[str] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
+    small_shifts: list[str] = field(default_factory=list)
+    not_checked: list[dict[str, str]] = field(default_factory=list)
+    severity: str = "none"
+    severity_rule: str = ""
+    severity_reasons: list[str] = field(default_factory=list)
+    headline: str = ""
+    importance_source: str | None = None
 
     def column(self, name: str) -> ColumnDrift:
         for c in self.columns:
@@ -108,26 +140,51 @@ class DriftReport:
     def drifted_columns(self) -> list[str]:
         return [c.column for c in self.columns if c.drifted]
 
-    def to_dict(self) -> dict[str, Any]:
+    def assess(
+        self,
+        prediction: ColumnDrift | None = None,
+        importance: dict[str, float] | None = None,
+        importance_source: str | None = None,
+    ) -> None:
+        """(Re)compute severity, its rule, reasons and headline, counting prediction drift and
+        feature importance (a share per input column) when known."""
+        from mlops_mcp.core.drift.severity import assess
+
+        a = assess(self, prediction, importance, importance_source)
+        self.severity, self.severity_rule, self.severity_reasons = a.severity, a.rule, a.reasons
+        self.headline, self.importance_source = a.headline, a.importance_source
+        self.drift_detected = a.severity != "none"
+
+    def to_dict(self, digits: int | None = None) -> dict[str, Any]:
+        """JSON-safe dict; ``digits`` rounds every float to that many significant digits."""
         d = {k: v for k, v in asdict(self).items() if k != "columns"}
         d["drifted_columns"] = self.drifted_columns
-        d["columns"] = [c.to_dict() for c in self.columns]
-        return _clean(d)
+        d["columns"] = [asdict(c) for c in self.columns]
+        return _clean(d, digits)
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, non-finite floats to None."""
+def round_sig(x: float, digits: int) -> float:
+    """``x`` to ``digits`` significant digits (a p-value of 1.234567e-200 stays 1.235e-200)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return float(f"{x:.{digits}g}")
+
+
+def _clean(obj: Any, digits: int | None = None) -> Any:
+    """JSON-safe: numpy scalars to Python, non-finite floats to None, floats rounded when asked."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): _clean(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [_clean(v, digits) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
     if isinstance(obj, (np.floating, float)):
         f = float(obj)
-        return f if math.isfinite(f) else None
+        if not math.isfinite(f):
+            return None
+        return round_sig(f, digits) if digits else f
     if isinstance(obj, np.integer):
         return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
     return obj
 
 
@@ -136,13 +193,14 @@ def _clean(obj: Any) -> Any:
 
 @dataclass
 class _Current:
-    """One current column, already reduced: sorted finite values or category counts."""
+    """One current column, already reduced: finite values (unsorted) or category counts."""
 
     n_rows: int
     family: str
-    values: np.ndarray | None = None  # numeric: finite float64, unsorted (sorted during the check)
+    values: np.ndarray | None = None  # numeric / datetime: finite float64, unsorted (sorted during the check)
     counts: dict[str, int] | None = None  # categorical
     n_missing: int = 0
+    unreadable: int = 0  # datetime: values that are not dates (counted as missing)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -151,8 +209,20 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return values if ok.all() else values[ok]
 
 
+def _current_dates(series: pd.Series, family: str) -> _Current:
+    if family not in ("datetime", "string", "empty"):
+        return _Current(len(series), family, n_missing=int(series.isna().sum()))
+    seconds, unreadable = epoch_seconds(series)
+    v = _finite(seconds)
+    if unreadable and v.size == 0:  # text, none of it a date: a type change, not a broken feed
+        return _Current(len(series), "text", n_missing=int(series.isna().sum()))
+    return _Current(len(series), "datetime", values=v, n_missing=len(series) - v.size, unreadable=unreadable)
+
+
 def _current_from_series(series: pd.Series, kind: str) -> _Current:
     family = family_of(series)
+    if kind == "datetime":
+        return _current_dates(series, family)
     if kind == "numeric":
         if family not in ("numeric", "bool"):
             return _Current(len(series), family, n_missing=int(series.isna().sum()))
@@ -172,12 +242,16 @@ def _current_from_arrow(chunked: Any, kind: str) -> _Current:
     if pa.types.is_dictionary(t):
         chunked = chunked.cast(t.value_type)
         t = chunked.type
+    if kind == "datetime":  # dates are converted through pandas (one column, O(n))
+        return _current_from_series(chunked.to_pandas(), kind)
     if pa.types.is_boolean(t):
         family = "bool"
     elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         family = "numeric"
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         family = "string"
+    elif pa.types.is_null(t):
+        family = "empty"
     else:
         family = str(t)
     if kind == "numeric":
@@ -206,6 +280,11 @@ class _Settings:
     correction: str
     thresholds: dict[str, float]
 
+    @property
+    def interval(self) -> float:
+        """Two-sided level of the effect intervals: each end is a one-sided (1 - alpha) bound."""
+        return 1.0 - 2.0 * self.alpha
+
 
 def _threshold(settings: _Settings, column: str, key: str) -> float:
     return float(settings.thresholds.get(column, settings.thresholds.get(key, DEFAULT_THRESHOLDS[key])))
@@ -215,6 +294,10 @@ def _compatible(ref_family: str, cur_family: str, kind: str) -> str | None:
     """None if the current values can be compared with the reference, else why not."""
     if cur_family == "empty":
         return None
+    if kind == "datetime":
+        if cur_family == "datetime":
+            return None
+        return f"type changed: dates in the reference, {cur_family} values in the current data (not ISO 8601 dates)"
     if kind == "numeric":
         if cur_family in ("numeric", "bool"):
             return None
@@ -243,61 +326,157 @@ def _all_missing(res: ColumnDrift, st: _Settings) -> bool:
     return True
 
 
-def _check_numeric(name: str, ref: NumericReference, cur: _Current, method: str, st: _Settings) -> ColumnDrift:
-    res = ColumnDrift(column=name, kind="numeric", method=method)
+def _missing_test(res: ColumnDrift, st: _Settings) -> None:
+    """The missing share, reference vs current: pooled two-proportion z-test (in the same
+    correction family as the value tests) and Newcombe's interval of the change; set when either
+    side has missing values (a test that cannot reject is left out of the family)."""
+    rows_ref = res.n_reference + res.missing_reference
+    rows_cur = res.n_current + res.missing_current
+    if res.missing_reference + res.missing_current == 0 or rows_ref < MIN_VALUES or rows_cur < MIN_VALUES:
+        return
+    z, p = m.ztest_two_proportions(np.array([res.missing_reference, res.n_reference]), np.array([res.missing_current, res.n_current]))
+    change, lo, hi = m.rate_change_interval(res.missing_reference, rows_ref, res.missing_current, rows_cur, st.interval)
+    res.missing = {
+        "reference_share": res.missing_reference / rows_ref,
+        "current_share": res.missing_current / rows_cur,
+        "change": change,
+        "change_lower": lo,
+        "change_upper": hi,
+        "statistic": z,
+        "p_value": p,
+        "p_adjusted": None,
+        # by key only: a per-column threshold is the value effect's
+        "threshold": float(st.thresholds.get("missing_change", DEFAULT_THRESHOLDS["missing_change"])),
+        "verdict": "no_drift",
+    }
+
+
+def _too_few(res: ColumnDrift, n_ref: int, n_cur: int, st: _Settings) -> bool:
+    """Fewer than MIN_VALUES values on a side: the distributions are not compared. The column is
+    still judged on its missing share when that can be tested (a feed that mostly stopped), else skipped."""
+    if n_ref >= MIN_VALUES and n_cur >= MIN_VALUES:
+        return False
+    few = f"{n_ref} non-missing values in the reference and {n_cur} in the current data; at least {MIN_VALUES} on each side are needed"
+    _missing_test(res, st)
+    if res.missing is not None:
+        res.reason = f"values not compared ({few}); judged on the missing share"
+        res.summary = {"missing_share": _missing_shares(res)}
+    else:
+        res.status, res.reason = "skipped", few
+    return True
+
+
+def _numeric_effect(res: ColumnDrift, st: _Settings, w_normed: float, se: float | None) -> None:
+    res.effect_size, res.effect_metric = w_normed, "wasserstein_normed"
+    res.effect_threshold = _threshold(st, res.column, "wasserstein")
+    if se is not None and math.isfinite(se):
+        z = float(m.stats.norm.ppf(1 - st.alpha))
+        res.effect_lower, res.effect_upper = max(0.0, w_normed - z * se), w_normed + z * se
+
+
+def _level_counts(levels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Counts of the current values on the reference's levels, and how many fall on none of them."""
+    idx = np.minimum(np.searchsorted(levels, x), levels.size - 1)
+    on = levels[idx] == x
+    return np.bincount(idx[on], minlength=levels.size).astype(np.int64), int(x.size - np.count_nonzero(on))
+
+
+def _check_numeric(name: str, ref: NumericReference, cur: _Current, method: str, st: _Settings, kind: str = "numeric") -> ColumnDrift:
+    res = ColumnDrift(column=name, kind=kind, method=method)
     res.n_reference, res.missing_reference = int(ref.values.size), ref.n_missing
     res.n_current, res.missing_current = cur.n_rows - cur.n_missing, cur.n_missing
     if _all_missing(res, st):
         return res
-    problem = _compatible("numeric", cur.family, "numeric")
+    problem = _compatible("numeric", cur.family, kind)
     if problem:
         res.status, res.reason = "error", problem
         return res
     b = cur.values if cur.values is not None else np.empty(0)
-    if ref.values.size < MIN_VALUES or b.size < MIN_VALUES:
-        res.status = "skipped"
-        res.reason = (
-            f"{ref.values.size} non-missing values in the reference and {b.size} in the current data; "
-            f"at least {MIN_VALUES} on each side are needed"
-        )
+    if _too_few(res, ref.values.size, b.size, st):
         return res
     if method == "ztest":
         res.status = "error"
         res.reason = "ztest needs a binary column (2 categories); this column is numeric: use ks, wasserstein, cramer_von_mises or auto"
         return res
+    _missing_test(res, st)
     a = ref.values
     norm = ref.std if ref.std > 0 else max(abs(ref.summary.get("mean", 0.0)), 1.0)
-    need_ks = method in ("auto", "ks")
-    b, pos = m.sort_against(a, b)
-    comp = m.compare_numeric(a, b, pos=pos, ks=need_ks, wasserstein=True, cvm=method == "cramer_von_mises", a_has_ties=ref.has_ties)
-    w_normed = (comp.wasserstein or 0.0) / norm
-    res.effect_size, res.effect_metric = w_normed, "wasserstein_normed"
-    res.effect_threshold = _threshold(st, name, "wasserstein")
-    if method == "auto":
-        res.method, res.statistic, res.p_value, res.p_value_method = "ks", comp.ks_statistic, comp.ks_pvalue, "ks"
+    se_scale = (float(ref.summary.get("mean", 0.0)), float(ref.std), float(norm))
+    summary_cur: dict[str, float] | None = None
+    if method == "auto" and ref.levels is not None and ref.level_counts is not None:
+        # integers with few distinct values: chi-square on the values (KS is conservative on ties)
+        cur_counts, off = _level_counts(ref.levels, b)
+        ref_counts = np.append(ref.level_counts, 0)
+        table_cur = np.append(cur_counts, off)
+        stat, p, _ = m.chi2_two_sample(ref_counts, table_cur)
+        res.method, res.statistic, res.p_value, res.p_value_method = "chi2", stat, p, "chi2"
+        if m.sparse_table(ref_counts, table_cur):
+            res.p_value = m.chi2_monte_carlo_pvalue(ref_counts, table_cur, stat, draws=MC_DRAWS)
+            res.p_value_method = f"chi2_monte_carlo_{MC_DRAWS}"
+        if off == 0:
+            lv = m.compare_levels(ref.levels, ref.level_counts, cur_counts, se_scale)
+            _numeric_effect(res, st, lv.wasserstein / norm, lv.wasserstein_normed_se)
+            summary_cur = summary_from_counts(ref.levels, cur_counts)
+        else:
+            b, pos = m.sort_against(a, b)
+            comp = m.compare_numeric(a, b, pos=pos, ks=False, a_has_ties=ref.has_ties, se_scale=se_scale)
+            _numeric_effect(res, st, (comp.wasserstein or 0.0) / norm, comp.wasserstein_normed_se)
         res.threshold = res.effect_threshold
-    elif method == "ks":
-        res.statistic, res.p_value, res.p_value_method, res.threshold = comp.ks_statistic, comp.ks_pvalue, "ks", st.alpha
-    elif method == "cramer_von_mises":
-        res.statistic, res.p_value, res.p_value_method = comp.cvm_statistic, comp.cvm_pvalue, "cramer_von_mises"
-        res.threshold = st.alpha
-    elif method == "wasserstein":
-        res.statistic, res.threshold = w_normed, res.effect_threshold
-    else:  # count-based on the reference deciles
-        cur_bins = bin_counts(b, ref.edges)
-        _apply_counts(res, method, ref.bins, cur_bins, st, name)
-    summary_cur = numeric_summary(b)
+        res.summary = {"n_levels_reference": int(ref.levels.size), "values_off_reference_levels": off}
+    else:
+        need_ks = method in ("auto", "ks")
+        b, pos = m.sort_against(a, b)
+        comp = m.compare_numeric(
+            a, b, pos=pos, ks=need_ks, wasserstein=True, cvm=method == "cramer_von_mises", a_has_ties=ref.has_ties,
+            se_scale=se_scale if method == "auto" else None,
+        )
+        w_normed = (comp.wasserstein or 0.0) / norm
+        _numeric_effect(res, st, w_normed, comp.wasserstein_normed_se)
+        if method == "auto":
+            res.method, res.statistic, res.p_value, res.p_value_method = "ks", comp.ks_statistic, comp.ks_pvalue, "ks"
+            res.threshold = res.effect_threshold
+        elif method == "ks":
+            res.statistic, res.p_value, res.p_value_method, res.threshold = comp.ks_statistic, comp.ks_pvalue, "ks", st.alpha
+        elif method == "cramer_von_mises":
+            res.statistic, res.p_value, res.p_value_method = comp.cvm_statistic, comp.cvm_pvalue, "cramer_von_mises"
+            res.threshold = st.alpha
+        elif method == "wasserstein":
+            res.statistic, res.threshold = w_normed, res.effect_threshold
+        else:  # count-based on the reference deciles
+            cur_bins = bin_counts(b, ref.edges)
+            _apply_counts(res, method, ref.bins, cur_bins, st, name)
+    if summary_cur is None:
+        summary_cur = numeric_summary(b)
     rs = ref.summary
-    res.summary = {
-        "reference": {k: rs[k] for k in ("mean", "std", "p5", "p25", "p50", "p75", "p95")},
-        "current": {k: summary_cur[k] for k in ("mean", "std", "p5", "p25", "p50", "p75", "p95")},
-        "mean_shift_in_std": (summary_cur["mean"] - rs["mean"]) / norm,
-        "std_ratio": summary_cur["std"] / rs["std"] if rs["std"] > 0 else None,
-        "missing_share": _missing_shares(res),
-    }
+    keys = ("mean", "std", "p5", "p25", "p50", "p75", "p95")
+    res.summary.update(
+        {
+            "reference": {k: rs[k] for k in keys},
+            "current": {k: summary_cur[k] for k in keys},
+            "mean_shift_in_std": (summary_cur["mean"] - rs["mean"]) / norm,
+            "std_ratio": summary_cur["std"] / rs["std"] if rs["std"] > 0 else None,
+            "missing_share": _missing_shares(res),
+        }
+    )
+    if kind == "datetime":
+        _date_summary(res, ref, b, summary_cur, cur.unreadable)
     if ref.std == 0:
         res.summary["note"] = "the reference is constant; Wasserstein normed by max(|mean|, 1) instead of its std"
     return res
+
+
+def _date_summary(res: ColumnDrift, ref: NumericReference, b: np.ndarray, cur: dict[str, float], unreadable: int) -> None:
+    """Dates read as dates: range and quantiles as ISO 8601 (UTC), the mean shift in days, and the
+    share of current dates outside the reference's range (a model meets times it never saw)."""
+    rs = ref.summary
+    times = ("min", "p5", "p50", "p95", "max")
+    res.summary["reference"] = {k: iso_time(rs[k]) for k in times}
+    res.summary["current"] = {k: iso_time(cur[k]) for k in times}
+    res.summary["mean_shift_days"] = (cur["mean"] - rs["mean"]) / 86400.0
+    res.summary["share_after_reference_max"] = float(np.count_nonzero(b > rs["max"]) / b.size)
+    res.summary["share_before_reference_min"] = float(np.count_nonzero(b < rs["min"]) / b.size)
+    if unreadable:
+        res.summary["unreadable_as_dates"] = unreadable
 
 
 def _missing_shares(res: ColumnDrift) -> dict[str, float]:
@@ -352,34 +531,45 @@ def _check_categorical(name: str, ref: CategoricalReference, cur: _Current, meth
         return res
     counts = cur.counts or {}
     n_cur = sum(counts.values())
-    if ref.n_values < MIN_VALUES or n_cur < MIN_VALUES:
-        res.status = "skipped"
-        res.reason = (
-            f"{ref.n_values} non-missing values in the reference and {n_cur} in the current data; "
-            f"at least {MIN_VALUES} on each side are needed"
-        )
+    if _too_few(res, ref.n_values, n_cur, st):
         return res
+    _missing_test(res, st)
     index = {c: i for i, c in enumerate(ref.categories)}
     unseen = sorted((k for k in counts if k not in index), key=lambda k: (-counts[k], k))
     labels = ref.categories + unseen
     ref_counts = np.concatenate([ref.counts, np.zeros(len(unseen), np.int64)])
     cur_counts = np.array([counts.get(c, 0) for c in labels], dtype=np.int64)
-    res.effect_size, res.effect_metric = m.jensenshannon(ref_counts, cur_counts), "jensenshannon"
-    res.effect_threshold = _threshold(st, name, "jensenshannon")
     k_present = int(((ref_counts + cur_counts) > 0).sum())
+    extra: dict[str, Any] = {}
     if method == "auto":
         if k_present <= 2:
             order = np.argsort(-(ref_counts + cur_counts), kind="stable")[:2]
             z, p = m.ztest_two_proportions(ref_counts[order], cur_counts[order])
             res.method, res.statistic, res.p_value, res.p_value_method = "ztest", z, p, "ztest"
+            # effect: the absolute change of the rate (JS would mute binary and rare-flag changes)
+            first = int(order[0])
+            change, lo, hi = m.rate_change_interval(
+                float(ref_counts[first]), float(ref_counts.sum()), float(cur_counts[first]), float(cur_counts.sum()), st.interval
+            )
+            res.effect_size, res.effect_metric = abs(change), "rate_change"
+            res.effect_lower, res.effect_upper = m.magnitude_bounds(lo, hi)
+            res.effect_threshold = _threshold(st, name, "rate_change")
+            extra = {"rate_of": labels[first], "rate_change": change}
         else:
             stat, p, _ = m.chi2_two_sample(ref_counts, cur_counts)
             res.method, res.statistic, res.p_value, res.p_value_method = "chi2", stat, p, "chi2"
             if m.sparse_table(ref_counts, cur_counts):
                 res.p_value = m.chi2_monte_carlo_pvalue(ref_counts, cur_counts, stat, draws=MC_DRAWS)
                 res.p_value_method = f"chi2_monte_carlo_{MC_DRAWS}"
+            js = m.jensenshannon_corrected(ref_counts, cur_counts, st.interval)
+            res.effect_size, res.effect_metric = js.corrected, "jensenshannon_corrected"
+            res.effect_lower, res.effect_upper = js.lower, js.upper
+            res.effect_threshold = _threshold(st, name, "jensenshannon")
+            extra = {"jensenshannon_uncorrected": js.raw}
         res.threshold = res.effect_threshold
     else:
+        res.effect_size, res.effect_metric = m.jensenshannon(ref_counts, cur_counts), "jensenshannon"
+        res.effect_threshold = _threshold(st, name, "jensenshannon")
         if method == "ztest":
             keep = (ref_counts + cur_counts) > 0
             _apply_counts(res, method, ref_counts[keep], cur_counts[keep], st, name)
@@ -388,9 +578,10 @@ def _check_categorical(name: str, ref: CategoricalReference, cur: _Current, meth
         if res.status != "ok":
             return res
     p_ref, p_cur = m.shares(ref_counts), m.shares(cur_counts)
-    change = p_cur - p_ref
-    top = np.argsort(-np.abs(change), kind="stable")[:5]
+    change_shares = p_cur - p_ref
+    top = np.argsort(-np.abs(change_shares), kind="stable")[:5]
     res.summary = {
+        **extra,
         "n_categories_reference": len(ref.categories),
         "n_categories_current": int((cur_counts > 0).sum()),
         "top_moves": [
@@ -398,10 +589,10 @@ def _check_categorical(name: str, ref: CategoricalReference, cur: _Current, meth
                 "category": labels[i],
                 "reference_share": float(p_ref[i]),
                 "current_share": float(p_cur[i]),
-                "change": float(change[i]),
+                "change": float(change_shares[i]),
             }
             for i in top
-            if change[i] != 0
+            if change_shares[i] != 0
         ],
         "unseen": [{"category": k, "count": counts[k], "current_share": counts[k] / n_cur} for k in unseen[:10]],
         "n_unseen_categories": len(unseen),
@@ -472,32 +663,75 @@ def _validate(
     return cols, _Settings(method, methods, float(alpha), correction, thresholds)
 
 
+def _judge(r: ColumnDrift, st: _Settings) -> None:
+    """Verdict of a checked column from its corrected p-values and effect bounds.
+
+    Values (auto): drifted when significant and the effect is not below its threshold with
+    confidence 1 - alpha (``effect_upper >= threshold``); 'small_shift' when significant and
+    ``effect_upper < threshold``. Forced tests: significant; forced distances: statistic >= threshold.
+    Missing share: significant and the upper bound of |change| reaches its threshold (5 points).
+    """
+    alpha = st.alpha
+    significant = r.p_adjusted is not None and r.p_adjusted < alpha
+    chosen = st.methods.get(r.column, st.method)
+    small = False
+    if r.p_value is None and r.statistic is None:
+        values_drifted = False  # values not compared (too few); judged on the missing share
+    elif r.reason == ALL_MISSING or (chosen != "auto" and r.method in TESTS):
+        values_drifted = significant
+    elif chosen == "auto":
+        upper = r.effect_upper if r.effect_upper is not None else (r.effect_size or 0.0)
+        values_drifted = significant and upper >= (r.effect_threshold or 0.0)
+        small = significant and not values_drifted
+    else:
+        values_drifted = bool(r.statistic is not None and r.threshold is not None and r.statistic >= r.threshold)
+    r.drifted_on = ["values"] if values_drifted else []
+    if r.missing is not None:
+        mi = r.missing
+        mi_significant = mi["p_adjusted"] is not None and mi["p_adjusted"] < alpha
+        reach = max(abs(mi["change_lower"]), abs(mi["change_upper"]))
+        if mi_significant and reach >= mi["threshold"]:
+            mi["verdict"] = "drifted"
+            r.drifted_on.append("missing_share")
+        elif mi_significant:
+            mi["verdict"] = "small_shift"
+            small = True
+    r.drifted = bool(r.drifted_on)
+    r.verdict = "drifted" if r.drifted else ("small_shift" if small else "no_drift")
+    if r.effect_size is not None and r.effect_threshold:
+        r.severity = r.effect_size / r.effect_threshold
+    if r.missing is not None and "missing_share" in r.drifted_on and r.missing["threshold"]:
+        r.severity = max(r.severity or 0.0, abs(r.missing["change"]) / r.missing["threshold"])
+
+
 def _finish(
-    results: list[ColumnDrift], ref: PreparedReference, n_current: int, st: _Settings, drift_share: float, extra: list[str]
+    results: list[ColumnDrift],
+    ref: PreparedReference,
+    n_current: int,
+    st: _Settings,
+    drift_share: float,
+    extra: list[str],
 ) -> DriftReport:
-    tested = [r for r in results if r.status == "ok" and r.p_value is not None]
-    adjusted = m.adjust_pvalues([float(r.p_value) for r in tested], st.correction)  # type: ignore[arg-type]
-    for r, p in zip(tested, adjusted):
-        r.p_adjusted = p
-    for r in results:
-        if r.status != "ok":
-            continue
-        if r.effect_size is not None and r.effect_threshold:
-            r.severity = r.effect_size / r.effect_threshold
-        chosen = st.methods.get(r.column, st.method)
-        if r.reason == ALL_MISSING:
-            r.drifted = bool(r.p_adjusted is not None and r.p_adjusted < st.alpha)
-        elif chosen == "auto":
-            r.drifted = bool(r.p_adjusted is not None and r.p_adjusted < st.alpha and (r.effect_size or 0.0) >= (r.effect_threshold or 0.0))
-        elif r.method in TESTS:
-            r.drifted = bool(r.p_adjusted is not None and r.p_adjusted < st.alpha)
+    # one correction family: every value test and every missing-share test that can reject
+    family: list[tuple[ColumnDrift, str]] = [(r, "values") for r in results if r.status == "ok" and r.p_value is not None]
+    family += [(r, "missing") for r in results if r.status == "ok" and r.missing is not None]
+    adjusted = m.adjust_pvalues(
+        [float(r.p_value if part == "values" else r.missing["p_value"]) for r, part in family],  # type: ignore[index]
+        st.correction,
+    )
+    for (r, part), p in zip(family, adjusted):
+        if part == "values":
+            r.p_adjusted = p
         else:
-            r.drifted = bool(r.statistic is not None and r.threshold is not None and r.statistic >= r.threshold)
+            r.missing["p_adjusted"] = p  # type: ignore[index]
     ok = [r for r in results if r.status == "ok"]
+    for r in ok:
+        _judge(r, st)
     broken = [r for r in ok if r.drifted and r.reason == ALL_MISSING]
     top = max((r.severity or 0.0 for r in ok if r.reason != ALL_MISSING), default=0.0)
     for r in broken:  # a feed that stopped sending a column outranks any shift of the values
         r.severity = max(top, 1.0)
+        r.drifted_on = ["missing_share"]
     first = {r.column for r in broken}
     n_drifted = sum(1 for r in ok if r.drifted)
     share = n_drifted / len(ok) if ok else 0.0
@@ -506,12 +740,16 @@ def _finish(
         key=lambda r: (
             not r.drifted,
             r.column not in first,
+            r.verdict != "small_shift",
             -(r.severity or 0.0),
             r.p_adjusted if r.p_adjusted is not None else 1.0,
         ),
     )
     thresholds = {**DEFAULT_THRESHOLDS, **st.thresholds}
-    return DriftReport(
+    not_checked = [{"column": c, "reason": why} for c, why in ref.skipped.items()]
+    not_checked += [{"column": r.column, "reason": r.reason or r.status} for r in results if r.status != "ok"]
+    not_checked += [{"column": c, "reason": "not in the reference"} for c in extra if c not in ref.skipped]
+    report = DriftReport(
         columns=results,
         method=st.method,
         alpha=st.alpha,
@@ -520,13 +758,17 @@ def _finish(
         share_drifted=share,
         n_drifted=n_drifted,
         n_checked=len(ok),
-        drift_detected=bool(ok) and (share >= drift_share or bool(broken)),
+        drift_detected=False,
         ranked=[r.column for r in ranked],
         n_reference=ref.n_rows,
         n_current=n_current,
         extra_columns=extra,
         thresholds=thresholds,
+        small_shifts=[r.column for r in ranked if r.verdict == "small_shift"],
+        not_checked=not_checked,
     )
+    report.assess()
+    return report
 
 
 def _run_column(ref: PreparedReference, name: str, cur: _Current | None, st: _Settings) -> ColumnDrift:
@@ -543,8 +785,8 @@ def _run_column(ref: PreparedReference, name: str, cur: _Current | None, st: _Se
             missing_reference=ref.n_missing(name),
         )
     try:
-        if kind == "numeric":
-            return _check_numeric(name, ref.numeric[name], cur, method, st)
+        if kind in ("numeric", "datetime"):
+            return _check_numeric(name, ref.numeric[name], cur, method, st, kind)
         return _check_categorical(name, ref.categorical[name], cur, method, st)
     except (ValueError, FloatingPointError, ZeroDivisionError) as exc:  # reported, never a crash
         log.warning("drift check of column %s failed: %s", name, exc)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlops_mcp.core.drift.engine import DriftReport
+from mlops_mcp.core.drift.prepared import epoch_seconds
 
 
 def plot_report(report: DriftReport, reference: Any = None, current: Any = None, top: int = 4) -> bytes:
@@ -36,7 +37,7 @@ def plot_report(report: DriftReport, reference: Any = None, current: Any = None,
     ax.barh(names, vals, color=colors)
     ax.axvline(1.0, color="black", lw=0.8, ls="--")
     ax.set_xlabel("effect size / threshold (red: drifted = significant and above threshold)")
-    ax.set_title(f"Drift: {report.n_drifted}/{report.n_checked} columns ({report.share_drifted:.0%})")
+    ax.set_title(f"Drift: {report.severity} ({report.n_drifted}/{report.n_checked} columns drifted)")
     if show:
         legend = False
         for i, col in enumerate(worst):
@@ -44,9 +45,12 @@ def plot_report(report: DriftReport, reference: Any = None, current: Any = None,
             if col.n_current == 0:  # nothing to draw: every current value is missing
                 sub.text(0.5, 0.5, col.reason or "no current values", ha="center", va="center", fontsize=8, wrap=True)
                 sub.set_axis_off()
-            elif col.kind == "numeric" and col.column in getattr(reference, "numeric", {}):
-                a = reference.numeric[col.column].values
-                b = np.asarray(current[col.column], dtype=float)
+            elif col.kind in ("numeric", "datetime") and col.column in getattr(reference, "numeric", {}):
+                a = reference.numeric[col.column].values  # datetimes: epoch seconds
+                if col.kind == "datetime":
+                    b = epoch_seconds(current[col.column])[0]
+                else:
+                    b = np.asarray(current[col.column], dtype=float)
                 b = b[np.isfinite(b)]
                 lo, hi = np.quantile(a, [0.005, 0.995]) if a.size else (0.0, 1.0)
                 bins = np.linspace(min(lo, *np.quantile(b, [0.005])), max(hi, *np.quantile(b, [0.995])), 40)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_ROWS = 200_000  # newest logged predictions used as current data
+DIGITS = 4  # significant digits of every float the service returns (results stay small)
 VERSION_COLUMN = "__version__"  # version that served a logged prediction (logged_inputs)
 MAX_PREDICTION_ROWS = 100_000  # rows scored for prediction drift on a dataset
 STREAM_ROWS = 2_000_000  # Parquet files larger than this are read column by column
@@ -126,6 +127,8 @@ def check_model_drift(
 ) -> tuple[dict[str, Any], bytes | None]:
     """Run, persist and return one drift report (and its PNG when asked)."""
     from mlops_mcp.core.drift import METHODS, check_drift, check_drift_parquet, domain_classifier, plot_report
+    from mlops_mcp.core.drift.engine import _clean
+    from mlops_mcp.core.drift.importance import input_importance
 
     if method != "auto" and method not in METHODS:
         raise InvalidInput(f"unknown method '{method}'; accepted: auto, {listing(METHODS)}", argument="method")
@@ -208,22 +211,37 @@ def check_model_drift(
     prediction = None
     if pred_current is not None and len(pred_current) and PREDICTION_COLUMN in prepared.columns:
         pred_report = check_drift(prepared, pred_current, columns=[PREDICTION_COLUMN], method=method, alpha=alpha)
-        prediction = pred_report.columns[0].to_dict()
+        prediction = pred_report.columns[0]
 
-    result = report.to_dict()
+    importance, importance_note = input_importance(loaded.model)
+    if importance is None:
+        notes.append(f"feature importance {importance_note}; every input counts as important in the severity rule")
+    report.assess(prediction=prediction, importance=importance, importance_source=importance_note if importance else None)
+    _name_extra_columns(report, loaded.schema, f"{mv.name}/{mv.version}")
+
+    result = report.to_dict(digits=DIGITS)
     result.update(
         model=mv.name,
         version=int(mv.version),
         reference_source=reference_source,
         current_source=current_source,
-        prediction_drift=prediction,
+        prediction_drift=None if prediction is None else prediction.to_dict(digits=DIGITS),
         notes=notes,
     )
     if multivariate and current_frame is not None and reference_sample is not None:
-        result["multivariate"] = domain_classifier(reference_sample[checked], current_frame[checked], columns=checked)
+        classifier = domain_classifier(reference_sample[checked], current_frame[checked], columns=checked)
+        result["multivariate"] = _clean(classifier, DIGITS)
     result["report_id"] = _persist(store, result, actor)
     png = plot_report(report, prepared, current_frame) if want_plot else None
     return result, png
+
+
+def _name_extra_columns(report: Any, schema: Any, label: str) -> None:
+    """Say why current columns outside the reference were not checked: the target, or not an input."""
+    for entry in report.not_checked:
+        if entry["column"] in report.extra_columns and entry["reason"] == "not in the reference":
+            is_target = entry["column"] == schema.target
+            entry["reason"] = f"the target of {label}, not an input" if is_target else f"not an input of {label}"
 
 
 def _scores(loaded: Any, frame: "pd.DataFrame") -> Any:
@@ -359,4 +377,7 @@ def _headline(r: Any) -> dict[str, Any]:
         "n_checked": r.n_checked,
         "drifted_columns": r.drifted_columns,
         "prediction_drifted": r.prediction_drifted,
+        # kept in the report itself (reports written before severity existed have none)
+        "severity": (r.report or {}).get("severity"),
+        "headline": (r.report or {}).get("headline"),
     }

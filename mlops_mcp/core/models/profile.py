@@ -89,12 +89,16 @@ def prepare_for_drift(sample: "pd.DataFrame", schema: FeatureSchema) -> Any:
 
 
 def prepared_reference(folder: Path) -> Any:
-    """The prepared form stored with the profile (made and cached here for older profiles)."""
+    """The prepared form stored with the profile (made and cached here for older profiles, and
+    made again from the sample when it was written in an older format: e.g. format 1 left dates out)."""
     from mlops_mcp.core.drift import PreparedReference
+    from mlops_mcp.core.drift.prepared import FORMAT_VERSION
 
     path = folder / PREPARED_FILE
     if path.exists():
-        return PreparedReference.load(path)
+        prepared = PreparedReference.load(path)
+        if prepared.format == FORMAT_VERSION or not (folder / SAMPLE_FILE).exists():
+            return prepared
     profile = read_profile(folder)
     prepared = prepare_for_drift(profile.sample, profile.schema)
     prepared.save(path)

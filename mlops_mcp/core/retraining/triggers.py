@@ -2,8 +2,9 @@
 call for a new job? Run after every drift report and feedback batch (inline on SQLite, by a
 procrastinate worker on PostgreSQL) and on schedule.
 
-- drift: a report newer than the last one the policy saw, on the champion version, with
-  ``drift_detected`` (or a share of drifted columns >= ``drift_share`` when set);
+- drift: a report newer than the last one the policy saw, on the champion version, of severity
+  ``major`` (or a share of drifted columns >= ``drift_share`` when set): minor drift alone (a
+  column or two, unimportant to the model) does not call for retraining;
 - decay: once the champion has at least ``min_new_labels`` labels since it became champion (or since
   the model's last job), ``get_model_performance``'s verdict on them, with ``max_drop`` as its
   tolerance (absolute for scores, relative for errors) and only ``metric`` when set;
@@ -31,9 +32,10 @@ def _drift_trigger(ops: "MLOps", row: Any, champion: int | None, reports: list[A
         if champion is not None and r.version != champion:
             continue
         share = float(r.share_drifted)
-        fires = share >= row.drift_share if row.drift_share is not None else bool(r.drift_detected)
+        severity = (r.report or {}).get("severity") or ("major" if r.drift_detected else "none")  # older reports: no severity
+        fires = share >= row.drift_share if row.drift_share is not None else severity == "major"
         if fires:
-            rule = f"share {share:.0%} >= {row.drift_share:.0%}" if row.drift_share is not None else "drift_detected"
+            rule = f"share {share:.0%} >= {row.drift_share:.0%}" if row.drift_share is not None else "severity major"
             cols = ", ".join((r.drifted_columns or [])[:6])
             reason = f"drift report {r.id} on version {r.version}: {r.n_drifted}/{r.n_checked} columns drifted ({rule}): {cols}"
     return reason, newest
