@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--home", help="home folder to use (default: a new temporary folder)")
     demo.add_argument("--quick", action="store_true", help="smaller data, fewer steps (used by the tests)")
 
+    exporter = sub.add_parser(
+        "exporter", help="serve Prometheus metrics from the store at /metrics (for servers that run over stdio only)"
+    )
+    exporter.add_argument("--host", help="bind address (default 127.0.0.1; others need MLOPS_AUTH_TOKEN)")
+    exporter.add_argument("--port", type=int, default=9464, help="port (default 9464)")
+    exporter.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
+
     db = sub.add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="apply the store's migrations (done automatically on first use too)")
@@ -69,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(home=args.home, quick=args.quick)
     if args.command == "db":
         return _db(args)
+    if args.command == "exporter":
+        return _exporter(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -105,6 +114,25 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         return 0
     mcp.run("stdio")
+    return 0
+
+
+def _exporter(args: argparse.Namespace) -> int:
+    from mlops_mcp.core.config import Settings
+    from mlops_mcp.core.errors import MLOpsError
+
+    overrides: dict[str, object] = {"http_port": args.port}
+    if args.host:
+        overrides["http_host"] = args.host
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    _configure_logging(settings.log_level)
+    from mlops_mcp.server.metrics import serve_exporter
+
+    try:
+        serve_exporter(settings)
+    except MLOpsError as exc:  # a non-loopback bind without a token
+        print(f"mlops-mcp: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -5,7 +5,7 @@ A new tool: write ``def verb_noun(..., ctx: Context) -> SomeResult`` in the modu
 capability, calling one ``MLOps`` method through ``engine(ctx)``, then add its row.
 """
 
-from mlops_mcp.tools import drift, experiments, explain, feedback, registry, server_info, serving
+from mlops_mcp.tools import drift, experiments, explain, feedback, monitoring, registry, server_info, serving
 from mlops_mcp.tools.spec import ALWAYS_ON, TOOLSETS, ToolSpec
 
 __all__ = ["ALWAYS_ON", "TOOLS", "TOOLSETS", "ToolSpec", "select"]
@@ -42,6 +42,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(experiments.start_shadow, "experiments", "Start a shadow deployment", read_only=False),
     ToolSpec(experiments.get_shadow_report, "experiments", "Shadow deployment report", read_only=True),
     ToolSpec(experiments.stop_shadow, "experiments", "Stop a shadow deployment", read_only=False),
+    # monitoring
+    ToolSpec(
+        monitoring.get_model_health, "monitoring", "Model health (with a live dashboard)", read_only=True,
+        app=monitoring.HEALTH_APP_URI,
+    ),
 )
 
 

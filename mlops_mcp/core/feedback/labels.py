@@ -321,17 +321,19 @@ def log_feedback(
             labelled = sorted(last_index)
             superseded_current: list[int] = []
             superseded_latest: list[int] = []
+            previous: dict[str, Any] = {}  # prediction id -> its label until now (for the metrics)
             for part in _chunks(labelled, LOOKUP_CHUNK):
                 rows = session.execute(
-                    select(Feedback.id, Feedback.source, Feedback.is_current, Feedback.is_latest).where(
+                    select(Feedback.id, Feedback.source, Feedback.is_current, Feedback.is_latest, Feedback.prediction_id, Feedback.actual).where(
                         Feedback.prediction_id.in_(part), (Feedback.is_current == True) | (Feedback.is_latest == True)  # noqa: E712
                     )
                 ).all()
-                for fid, src, cur, lat in rows:
+                for fid, src, cur, lat, pid, old in rows:
                     if cur and src == source:
                         superseded_current.append(fid)
                     if lat:
                         superseded_latest.append(fid)
+                        previous[pid] = old
             summary.corrected += len(superseded_current)
             for part in _chunks(superseded_current, LOOKUP_CHUNK):
                 session.execute(update(Feedback).where(Feedback.id.in_(part)).values(is_current=False))
@@ -345,9 +347,52 @@ def log_feedback(
             for r in records:
                 key = f"{r['model']}/{r['version']}"
                 summary.by_model[key] = summary.by_model.get(key, 0) + 1
+            _count(session, store, records, last_index, previous, kinds, now)
         if summary.rows_read == 0:
             raise InvalidInput("the file has no rows", argument="dataset")
     return summary.as_dict(source)
+
+
+def _count(
+    session: "Session",
+    store: "Store",
+    records: list[dict[str, Any]],
+    last_index: dict[str, int],
+    previous: dict[str, Any],
+    kinds: dict[tuple[str, int], "ModelKind"],
+    now: datetime,
+) -> None:
+    """What these labels add to the metric rollups, in this transaction: labels written, newly
+    labeled predictions (with their label lag) and the quality sums of each prediction's newest
+    label (a correction adds new minus old)."""
+    from mlops_mcp.core.monitoring import rollups
+
+    tally = rollups.Tally()
+    hours: dict[str, int] = {}
+    now_s = now.timestamp()
+    per_version: dict[tuple[str, int], int] = {}
+    for r in records:
+        key = (r["model"], r["version"])
+        per_version[key] = per_version.get(key, 0) + 1
+    for (name, version), count in per_version.items():
+        tally.add(rollups.LABELS, model=name, version=version, n=float(count))
+    for pid, j in last_index.items():
+        r = records[j]
+        name, version = r["model"], r["version"]
+        task = kinds[(name, version)].task
+        hour = rollups.hour_of_stored(r["predicted_at"], hours)
+        output = rollups.decode(r["output"]) if store.is_sqlite else r["output"]
+        s1, s2 = rollups.label_sums(task, output, r["actual"])
+        if pid in previous:
+            o1, o2 = rollups.label_sums(task, output, previous[pid])
+            if (s1, s2) != (o1, o2):
+                tally.add(rollups.QUALITY, model=name, version=version, label=task, hour=hour, n=0.0, s1=s1 - o1, s2=s2 - o2)
+            continue
+        tally.add(rollups.LABELED, model=name, version=version, hour=hour)
+        tally.add(rollups.QUALITY, model=name, version=version, label=task, hour=hour, s1=s1, s2=s2)
+        lag = max(0.0, now_s - rollups.seconds_of_stored(r["predicted_at"]))
+        tally.observe(rollups.LABEL_LAG, lag, rollups.LAG_BOUNDS, model=name)
+    rollups.write(session.connection(), tally, store.is_sqlite, shard=0)
 
 
 def _where(form: str, index: int) -> str:
