@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pandas as pd
 import pytest
@@ -119,7 +120,7 @@ async def test_metrics_equal_the_store_counts(mon: dict[str, Any]) -> None:
     # the training baseline arrives from MLflow in the background (a scrape never waits on it)
     deadline = time.monotonic() + 20
     while sample(s, "mlops_baseline_metric", model=MODEL, version=1, metric="accuracy") is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+        await anyio.sleep(0.1)
         s = scrape(ops)
     base = ops.get_version(MODEL, 1).metrics["accuracy"]
     assert sample(s, "mlops_baseline_metric", model=MODEL, version=1, metric="accuracy") == pytest.approx(base)

@@ -180,6 +180,6 @@ def test_exporter_answers_503_while_the_store_is_unreachable(tmp_path: Path) -> 
 def test_exporter_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mlops_mcp", "exporter", "--host", "0.0.0.0", "--port", str(free_port())],
-        env=server_env(tmp_path / "home"), capture_output=True, text=True, timeout=60,
+        env=server_env(tmp_path / "home"), capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 2 and "MLOPS_AUTH_TOKEN" in done.stderr

@@ -16,6 +16,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pandas as pd
 import pytest
@@ -90,7 +91,7 @@ def test_dashboard_structure() -> None:
 
 
 def run(*args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
-    done = subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"{' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -179,7 +180,7 @@ async def test_dashboard_queries_and_drift_alert_on_a_real_prometheus(trained_ho
                 assert r.status_code == 200, r.text
                 ids += [p["prediction_id"] for p in r.json()["predictions"]]
                 truth += ys
-                time.sleep(0.4)
+                await anyio.sleep(0.4)
             bad = await http.post(f"/v1/models/{MODEL}/predict", json={"rows": [{"pace": 1.0}]})
             assert bad.status_code == 422
             r = await c.call_tool("predict", {"model": MODEL, "rows": feature_rows(home, 0, 5)[0]})
@@ -192,11 +193,11 @@ async def test_dashboard_queries_and_drift_alert_on_a_real_prometheus(trained_ho
             assert not r.is_error and r.structured_content["drift_detected"] is True
             for _ in range(3):
                 await c.call_tool("get_model_health", {"model": MODEL})
-                time.sleep(0.5)
+                await anyio.sleep(0.5)
 
         metrics = httpx.get(f"{server.url}/metrics", timeout=10)
         assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
-        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=metrics.text, capture_output=True, text=True, timeout=30)  # type: ignore[list-item]
+        lint = subprocess.run([PROMTOOL, "check", "metrics"], check=False, input=metrics.text, capture_output=True, text=True, timeout=30)  # type: ignore[list-item]
         assert lint.returncode == 0, f"promtool check metrics: {lint.stdout}{lint.stderr}"
 
         # the drift alert fires (evaluated every second; `for: 0m`)
@@ -206,7 +207,7 @@ async def test_dashboard_queries_and_drift_alert_on_a_real_prometheus(trained_ho
             firing = [a for a in prom.api("alerts")["alerts"] if a["labels"]["alertname"] == "MLOpsDriftDetected" and a["state"] == "firing"]
             if firing:
                 break
-            time.sleep(0.5)
+            await anyio.sleep(0.5)
         assert firing, f"MLOpsDriftDetected never fired: {prom.api('alerts')}"
         assert firing[0]["labels"]["model"] == MODEL and firing[0]["labels"]["severity"] == "warning"
         assert "check_drift(model='nba-win'" in firing[0]["annotations"]["runbook"]
@@ -228,7 +229,7 @@ async def test_dashboard_queries_and_drift_alert_on_a_real_prometheus(trained_ho
                     del pending[expr]
             if set(pending) <= exempt:
                 break
-            time.sleep(1)
+            await anyio.sleep(1)
         assert set(pending) <= exempt, "dashboard queries without data:\n" + "\n".join(sorted(set(pending) - exempt))
         assert len(exempt) <= 1
         for var in ("model", "version", "alias"):

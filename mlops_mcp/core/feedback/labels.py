@@ -368,31 +368,25 @@ def _count(
     from mlops_mcp.core.monitoring import rollups
 
     tally = rollups.Tally()
-    hours: dict[str, int] = {}
-    now_s = now.timestamp()
     per_version: dict[tuple[str, int], int] = {}
     for r in records:
         key = (r["model"], r["version"])
         per_version[key] = per_version.get(key, 0) + 1
     for (name, version), count in per_version.items():
         tally.add(rollups.LABELS, model=name, version=version, n=float(count))
+    counter = rollups.LabelCounter()
+    now_s = now.timestamp()
+    decode = rollups.decode if store.is_sqlite else (lambda v: v)
     for pid, j in last_index.items():
         r = records[j]
         name, version = r["model"], r["version"]
         task = kinds[(name, version)].task
-        hour = rollups.hour_of_stored(r["predicted_at"], hours)
-        output = rollups.decode(r["output"]) if store.is_sqlite else r["output"]
-        s1, s2 = rollups.label_sums(task, output, r["actual"])
+        output = decode(r["output"])
         if pid in previous:
-            o1, o2 = rollups.label_sums(task, output, previous[pid])
-            if (s1, s2) != (o1, o2):
-                tally.add(rollups.QUALITY, model=name, version=version, label=task, hour=hour, n=0.0, s1=s1 - o1, s2=s2 - o2)
-            continue
-        tally.add(rollups.LABELED, model=name, version=version, hour=hour)
-        tally.add(rollups.QUALITY, model=name, version=version, label=task, hour=hour, s1=s1, s2=s2)
-        lag = max(0.0, now_s - rollups.seconds_of_stored(r["predicted_at"]))
-        tally.observe(rollups.LABEL_LAG, lag, rollups.LAG_BOUNDS, model=name)
-    rollups.write(session.connection(), tally, store.is_sqlite, shard=0)
+            counter.correction(name, version, task, r["predicted_at"], output, previous[pid], r["actual"])
+        else:
+            counter.first(name, version, task, r["predicted_at"], output, r["actual"], now_s)
+    rollups.write(session.connection(), counter.into(tally), store.is_sqlite, shard=0)
 
 
 def _where(form: str, index: int) -> str:

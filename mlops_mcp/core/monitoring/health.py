@@ -8,7 +8,7 @@ baselines. A few hundred rows at most, whatever the number of predictions logged
 import math
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops_mcp.core.monitoring import alerts, retraining, rollups, snapshot
 from mlops_mcp.core.monitoring.results import (
@@ -94,13 +94,13 @@ def model_health(
         lat = Latency(**{f"p{int(q * 100)}_ms": _ms(quantile(q, latency, b)) for q in (0.5, 0.95, 0.99)})
     traffic = Traffic(
         window_hours=TRAFFIC_HOURS,
-        predictions=int(round(predictions)),
-        requests=int(round(requests)),
-        errors=int(round(errors)),
+        predictions=round(predictions),
+        requests=round(requests),
+        errors=round(errors),
         error_rate=round(errors / (errors + requests), 4) if errors + requests else None,
         latency=lat,
-        by_version={str(v): int(round(n)) for v, n in sorted(by_version.items())},
-        hourly=[int(round(h)) for h in hourly],
+        by_version={str(v): round(n) for v, n in sorted(by_version.items())},
+        hourly=[round(h) for h in hourly],
     )
 
     # live quality over the window: the champion first, then versions with recent traffic
@@ -218,9 +218,9 @@ def _next_calls(
         calls.append(f"get_model_history(model='{model}')")
     for e in experiments:
         calls.append(f"get_ab_test(experiment_id={e.experiment_id})" if e.kind == "ab" else f"get_shadow_report(model='{model}')")
-    if drift is None or (snapshot.seconds(drift.checked_at) or 0.0) < now - 7 * 86400:
-        if traffic.predictions:
-            calls.append(f"check_drift(model='{model}')")
+    stale = drift is None or (snapshot.seconds(drift.checked_at) or 0.0) < now - 7 * 86400
+    if stale and traffic.predictions:
+        calls.append(f"check_drift(model='{model}')")
     if traffic.predictions and not any(q.labeled for q in quality):
         calls.append("log_feedback(items=[{prediction_id, actual}, ...])")
     if not calls:

@@ -84,10 +84,16 @@ def hour_of_stored(value: Any, cache: dict[str, int] | None = None) -> int:
     return hour
 
 
-def seconds_of_stored(value: Any) -> float:
+def seconds_of_stored(value: Any, cache: dict[str, int] | None = None) -> float:
+    """Epoch seconds of a time as the store returns it; SQLite's text is read field by field
+    (a tenth of ``fromisoformat``'s cost), its hour through ``cache``."""
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC).timestamp()
+    text = str(value)
+    try:
+        return hour_of_stored(text, cache) * 3600 + int(text[14:16]) * 60 + float(text[17:])
+    except ValueError:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def bucket_of(value: float, bounds: Sequence[float]) -> int:
@@ -246,10 +252,60 @@ def label_sums(task: str, output: Any, actual: Any) -> tuple[float, float]:
     """(s1, s2) one labeled prediction adds to ``quality``: (1 if right else 0, 0) for a
     classifier, (|error|, error^2) for a regression; the same outcomes live A/B tests use."""
     if task == "regression":
-        err = row_outcome("mae", output, None, actual)
-        return (0.0, 0.0) if err is None else (float(err), float(err) ** 2)
-    right = row_outcome("accuracy", output, None, actual)
-    return (float(right or 0.0), 0.0)
+        try:
+            err = abs(float(output) - float(actual))
+        except (TypeError, ValueError):
+            return (0.0, 0.0)
+        return (err, err * err)
+    if type(output) is type(actual):  # the common case: the label as the model returns it
+        return (1.0 if output == actual else 0.0, 0.0)
+    return (float(row_outcome("accuracy", output, None, actual) or 0.0), 0.0)
+
+
+class LabelCounter:
+    """What labels add to ``labeled``, ``quality`` and ``label_lag``, summed per key first (a
+    feedback call may carry 100,000 labels: one dictionary update each, not three rows)."""
+
+    __slots__ = ("hours", "lag", "labeled", "quality")
+
+    def __init__(self) -> None:
+        self.hours: dict[str, int] = {}
+        self.quality: dict[tuple[str, int, str, int], list[float]] = {}
+        self.labeled: dict[tuple[str, int, int], float] = {}
+        self.lag: dict[tuple[str, int], list[float]] = {}
+
+    def first(self, model: str, version: int, task: str, predicted_at: Any, output: Any, actual: Any, labeled_at: float) -> None:
+        """A prediction's first label: counted, its outcome summed, its lag observed."""
+        hour = hour_of_stored(predicted_at, self.hours)
+        s1, s2 = label_sums(task, output, actual)
+        cell = self.quality.setdefault((model, version, task, hour), [0.0, 0.0, 0.0])
+        cell[0] += 1.0
+        cell[1] += s1
+        cell[2] += s2
+        key = (model, version, hour)
+        self.labeled[key] = self.labeled.get(key, 0.0) + 1.0
+        lag = max(0.0, labeled_at - seconds_of_stored(predicted_at, self.hours))
+        lag_cell = self.lag.setdefault((model, bucket_of(lag, LAG_BOUNDS)), [0.0, 0.0])
+        lag_cell[0] += 1.0
+        lag_cell[1] += lag
+
+    def correction(self, model: str, version: int, task: str, predicted_at: Any, output: Any, old: Any, new: Any) -> None:
+        """A newer label replaces ``old``: the outcome changes by new - old (nothing else does)."""
+        n1, n2 = label_sums(task, output, new)
+        o1, o2 = label_sums(task, output, old)
+        if (n1, n2) != (o1, o2):
+            cell = self.quality.setdefault((model, version, task, hour_of_stored(predicted_at, self.hours)), [0.0, 0.0, 0.0])
+            cell[1] += n1 - o1
+            cell[2] += n2 - o2
+
+    def into(self, tally: Tally) -> Tally:
+        for (model, version, task, hour), (n, s1, s2) in self.quality.items():
+            tally.add(QUALITY, model=model, version=version, label=task, hour=hour, n=n, s1=s1, s2=s2)
+        for (model, version, hour), n in self.labeled.items():
+            tally.add(LABELED, model=model, version=version, hour=hour, n=n)
+        for (model, bucket), (n, total) in self.lag.items():
+            tally.add(LABEL_LAG, model=model, bucket=bucket, n=n, s1=total)
+        return tally
 
 
 def shadow_sums(task: str, primary: Any, shadow: Any) -> float:
@@ -285,10 +341,8 @@ def rebuild(connection: Any, sqlite: bool) -> int:
     prediction errors, which exist only as rollups) from predictions, feedback and shadow rows.
 
     Used by the migration that introduced rollups (stores with history get complete counters) and
-    by the benchmarks (bulk-loaded data). Two approximations against the live path: a request's
-    latency is counted once per (model, latency, batch size) group of its rows, exact unless two
-    requests took the very same time; the label lag of a corrected prediction is measured to its
-    first label. Returns the number of rows written."""
+    by the benchmarks (bulk-loaded data). A request is counted as 1 / batch size per logged row
+    (the rows of a request share its latency and size). Returns the number of rows written."""
     mark = "?" if sqlite else "%s"
     hour = _hour_sql("created_at", sqlite)
     names = ", ".join(f"'{s}'" for s in DERIVED)
@@ -299,13 +353,16 @@ def rebuild(connection: Any, sqlite: bool) -> int:
         f"SELECT model, version, COALESCE(variant, ''), {hour}, COUNT(*) FROM predictions GROUP BY model, version, COALESCE(variant, ''), {hour}",
     ):
         tally.add(PRED, model=model, version=version, label=variant, hour=int(h), n=float(count))
-    for model, h, latency_ms, batch, count in _stream(
+    # the latency histogram in SQL (the same comparison, latency_ms / 1000 <= bound, as the live path)
+    bucket_sql = "CASE " + " ".join(
+        f"WHEN latency_ms / 1000.0 <= {bound!r} THEN {i}" for i, bound in enumerate(LATENCY_BOUNDS)
+    ) + f" ELSE {len(LATENCY_BOUNDS)} END"
+    for model, h, bucket, requests, seconds in _stream(
         connection,
-        f"SELECT model, {hour}, latency_ms, batch_size, COUNT(*) FROM predictions GROUP BY model, {hour}, latency_ms, batch_size",
+        f"SELECT model, {hour}, {bucket_sql}, SUM(1.0 / batch_size), SUM(latency_ms / 1000.0 / batch_size) "
+        f"FROM predictions GROUP BY model, {hour}, {bucket_sql}",
     ):
-        requests = count / max(int(batch or 1), 1)
-        seconds = float(latency_ms) / 1000.0
-        tally.add(REQ_LATENCY, model=model, hour=int(h), bucket=bucket_of(seconds, LATENCY_BOUNDS), n=requests, s1=requests * seconds)
+        tally.add(REQ_LATENCY, model=model, hour=int(h), bucket=int(bucket), n=round(float(requests), 6), s1=float(seconds))
     for model, experiment, arm, count in _stream(
         connection,
         "SELECT model, experiment_id, COALESCE(variant, ''), COUNT(*) FROM predictions WHERE experiment_id IS NOT NULL "
@@ -328,19 +385,18 @@ def rebuild(connection: Any, sqlite: bool) -> int:
             tasks[key] = "regression" if probs is None and isinstance(out, float) else "classification"
         return tasks[key]
 
-    hours: dict[str, int] = {}
-    latest = "is_latest = 1" if sqlite else "is_latest"
-    first = "(SELECT MIN(f2.created_at) FROM feedback f2 WHERE f2.prediction_id = f.prediction_id)"
+    counter = LabelCounter()
+    latest = "f.is_latest = 1" if sqlite else "f.is_latest"
     for model, version, predicted_at, first_at, output, actual in _stream(
-        connection, f"SELECT f.model, f.version, f.predicted_at, {first}, f.output, f.actual FROM feedback f WHERE {latest}"
+        connection,
+        "SELECT f.model, f.version, f.predicted_at, m.first_at, f.output, f.actual FROM feedback f JOIN "
+        "(SELECT prediction_id, MIN(created_at) AS first_at FROM feedback GROUP BY prediction_id) m "
+        f"ON m.prediction_id = f.prediction_id WHERE {latest}",
     ):
-        task = task_of(model, int(version))
-        h = hour_of_stored(predicted_at, hours)
-        s1, s2 = label_sums(task, decode(output), decode(actual))
-        tally.add(LABELED, model=model, version=version, hour=h)
-        tally.add(QUALITY, model=model, version=version, label=task, hour=h, s1=s1, s2=s2)
-        lag = max(0.0, seconds_of_stored(first_at) - seconds_of_stored(predicted_at))
-        tally.observe(LABEL_LAG, lag, LAG_BOUNDS, model=model)
+        version = int(version)
+        labeled_at = seconds_of_stored(first_at, counter.hours)
+        counter.first(model, version, task_of(model, version), predicted_at, decode(output), decode(actual), labeled_at)
+    counter.into(tally)
 
     shadow_tasks = dict(_stream(connection, "SELECT id, task FROM experiments WHERE kind = 'shadow'"))
     for model, experiment, s_out, error, p_out in _stream(

@@ -229,8 +229,8 @@ def live_quality(
         unlabeled = "regression" if base and "rmse" in base and "accuracy" not in base else "classification"
         task, n, s1, s2 = sums.get(key, [unlabeled, 0.0, 0.0, 0.0])
         live = live_metrics(task, n, s1, s2)
-        reasons = judge(task, int(round(n)), live, base)
-        out.append(Quality(key[0], key[1], task, int(round(n)), int(round(preds.get(key, 0.0))), live, base, bool(reasons), reasons))
+        reasons = judge(task, round(n), live, base)
+        out.append(Quality(key[0], key[1], task, round(n), round(preds.get(key, 0.0)), live, base, bool(reasons), reasons))
     return out
 
 
