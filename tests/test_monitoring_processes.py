@@ -3,6 +3,7 @@ same time, and both (and ``mlops-mcp exporter``) then report the same totals, eq
 sent and to the rows in the store; on SQLite and on PostgreSQL. The exporter answers 503 with the
 reason while its store is unreachable, and keeps running."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -72,95 +73,121 @@ def totals_of(text: str) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+class Backend:
+    """One store (a copy of the trained home, on SQLite or on PostgreSQL) with its two server
+    processes: an HTTP server (a subprocess) and this test's own engine (an in-memory MCP server:
+    it has the ML stack loaded already, which saves a second server's seconds of imports), plus
+    the exporter."""
+
+    def __init__(self, name: str, home: Path, url: str | None) -> None:
+        self.name = name
+        env = {"MLOPS_DATABASE_URL": url} if url else {}
+        self.url = url or f"sqlite:///{home / 'mlops.db'}"
+        self.store = Store(self.url)
+        self.store.migrate()  # as `mlops-mcp db upgrade` would, before the replicas start
+        self.server = HttpServer(home, **env)
+        self.exporter = Exporter(home, **env)
+        self.local = build_server(Settings(home=home, database_url=self.url, _env_file=None))  # type: ignore[call-arg]
+        recent = pd.read_parquet(home / "data" / "nba" / "recent.parquet")
+        self.records = recent[[c for c in recent.columns if c not in [*EXCLUDE, "home_win"]]].to_dict("records")
+
+    def warm(self) -> None:
+        """Started, and MLflow's first load done in the server, before the concurrent part."""
+        self.server.wait_ready()
+        self.exporter.wait_ready()
+        r = httpx.post(f"{self.server.url}/v1/models/{MODEL}/predict", json={"rows": self.records[:1]}, timeout=120)
+        assert r.status_code == 200, r.text
+        self.local.ops.predict_batch(MODEL, self.records[:1])
+
+    def close(self) -> None:
+        self.server.stop()
+        self.exporter.stop()
+        self.local.ops.close()
+        self.store.dispose()
+
+
 def test_two_server_processes_writing_report_the_same_totals(
-    backend: str, trained_home: Path, tmp_path: Path, request: pytest.FixtureRequest
+    trained_home: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Process 1 is an HTTP server (a subprocess), process 2 this test's own engine (an in-memory
-    MCP server: it has the ML stack loaded already, which saves a second server's seconds of
-    imports); both take predictions and tool calls at once, then both and the exporter report."""
-    home = copy_home(trained_home, tmp_path / "home")
-    env: dict[str, str] = {}
-    url = f"sqlite:///{home / 'mlops.db'}"
-    if backend == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        env["MLOPS_DATABASE_URL"] = url
-    store = Store(url)
-    store.migrate()  # as `mlops-mcp db upgrade` would, before the replicas start
-    server = HttpServer(home, **env)
-    exporter = Exporter(home, **env)
-    local = build_server(Settings(home=home, database_url=url, _env_file=None))  # type: ignore[call-arg]
-    ops = local.ops
-    recent = pd.read_parquet(home / "data" / "nba" / "recent.parquet")
-    features = [c for c in recent.columns if c not in [*EXCLUDE, "home_win"]]
-    records = recent[features].to_dict("records")
-    sent = {"rows": 0, "requests": 0}
-    lock = threading.Lock()
+    """On SQLite, and on PostgreSQL when the tests have one: both processes take predictions and
+    tool calls at once, then both and the exporter report the store's totals. The backends'
+    processes start together (their imports overlap), then each is driven in turn."""
+    urls: dict[str, str | None] = {"sqlite": None}
+    if os.environ.get("MLOPS_TEST_DATABASE_URL"):
+        urls["postgresql"] = request.getfixturevalue("postgres_url")
+    backends: list[Backend] = []
     try:
-        server.wait_ready()
-        exporter.wait_ready()
-        # MLflow's first load in the server, before the concurrent part
-        assert httpx.post(f"{server.url}/v1/models/{MODEL}/predict", json={"rows": records[:1]}, timeout=60).status_code == 200
-        ops.predict_batch(MODEL, records[:1])
-        sent.update(rows=2, requests=2)
+        for name, url in urls.items():
+            backends.append(Backend(name, copy_home(trained_home, tmp_path / name), url))
+        warming = [threading.Thread(target=b.warm) for b in backends]
+        for t in warming:
+            t.start()
+        for t in warming:
+            t.join()
+        for b in backends:
+            drive_and_compare(b)
+    finally:
+        for b in backends:
+            b.close()
 
-        def batches(seed: int) -> list[list[dict[str, Any]]]:
-            out = []
-            for i in range(25):
-                n = 1 + (seed * 7 + i) % 4
-                start = (seed * 31 + i * 5) % (len(records) - n)
-                out.append(records[start : start + n])
-            return out
 
-        def remote(seed: int) -> None:
-            with httpx.Client(base_url=server.url, timeout=60) as http:
-                for rows in batches(seed):
-                    r = http.post(f"/v1/models/{MODEL}/predict", json={"rows": rows})
-                    assert r.status_code == 200, r.text
-                    with lock:
-                        sent["rows"] += len(rows)
-                        sent["requests"] += 1
-                assert http.post(f"/v1/models/{MODEL}/predict", json={"rows": [{"pace": 1}]}).status_code == 422
+def drive_and_compare(b: Backend) -> None:
+    server, exporter, local, ops, records = b.server, b.exporter, b.local, b.local.ops, b.records
+    sent = {"rows": 2, "requests": 2}  # the warm-up
+    lock = threading.Lock()
 
-        def here(seed: int) -> None:
+    def batches(seed: int) -> list[list[dict[str, Any]]]:
+        out = []
+        for i in range(25):
+            n = 1 + (seed * 7 + i) % 4
+            start = (seed * 31 + i * 5) % (len(records) - n)
+            out.append(records[start : start + n])
+        return out
+
+    def remote(seed: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
             for rows in batches(seed):
-                ops.predict_batch(MODEL, rows)
+                r = http.post(f"/v1/models/{MODEL}/predict", json={"rows": rows})
+                assert r.status_code == 200, r.text
                 with lock:
                     sent["rows"] += len(rows)
                     sent["requests"] += 1
-            with pytest.raises(InvalidInput):
-                ops.predict_batch(MODEL, [{"pace": 1}])
+            assert http.post(f"/v1/models/{MODEL}/predict", json={"rows": [{"pace": 1}]}).status_code == 422
 
-        async def tool_calls() -> None:
-            async with Client(f"{server.url}/mcp") as remote_client, Client(local) as local_client:
-                for _ in range(3):
-                    assert not (await remote_client.call_tool("get_server_info", {})).is_error
-                    assert not (await local_client.call_tool("get_server_info", {})).is_error
+    def here(seed: int) -> None:
+        for rows in batches(seed):
+            ops.predict_batch(MODEL, rows)
+            with lock:
+                sent["rows"] += len(rows)
+                sent["requests"] += 1
+        with pytest.raises(InvalidInput):
+            ops.predict_batch(MODEL, [{"pace": 1}])
 
-        threads = [threading.Thread(target=remote, args=(k,)) for k in (0, 1)]
-        threads += [threading.Thread(target=here, args=(k,)) for k in (2, 3)]
-        for t in threads:
-            t.start()
-        anyio.run(tool_calls)
-        for t in threads:
-            t.join()
+    async def tool_calls() -> None:
+        async with Client(f"{server.url}/mcp") as remote_client, Client(local) as local_client:
+            for _ in range(3):
+                assert not (await remote_client.call_tool("get_server_info", {})).is_error
+                assert not (await local_client.call_tool("get_server_info", {})).is_error
 
-        expected = {"rows": sent["rows"], "requests": sent["requests"], "errors": 4, "tool_calls": 6}
-        with store.read() as sess:
-            assert sess.scalar(select(func.count()).select_from(Prediction).where(Prediction.model == MODEL)) == sent["rows"]
-        seen: list[dict[str, float]] = []
-        deadline = time.monotonic() + 15  # the server's tool calls reach the store within a flush (1 s)
-        while time.monotonic() < deadline:
-            seen = [totals(server.url), totals(exporter.url), totals_of(ops.metrics_text().decode())]
-            if all(t == expected for t in seen):
-                break
-            time.sleep(0.3)
-        assert seen == [expected] * 3
-    finally:
-        server.stop()
-        exporter.stop()
-        ops.close()
-        store.dispose()
+    threads = [threading.Thread(target=remote, args=(k,)) for k in (0, 1)]
+    threads += [threading.Thread(target=here, args=(k,)) for k in (2, 3)]
+    for t in threads:
+        t.start()
+    anyio.run(tool_calls)
+    for t in threads:
+        t.join()
+
+    expected = {"rows": sent["rows"], "requests": sent["requests"], "errors": 4, "tool_calls": 6}
+    with b.store.read() as sess:
+        assert sess.scalar(select(func.count()).select_from(Prediction).where(Prediction.model == MODEL)) == sent["rows"]
+    seen: list[dict[str, float]] = []
+    deadline = time.monotonic() + 15  # the server's tool calls reach the store within a flush (1 s)
+    while time.monotonic() < deadline:
+        seen = [totals(server.url), totals(exporter.url), totals_of(ops.metrics_text().decode())]
+        if all(t == expected for t in seen):
+            break
+        time.sleep(0.3)
+    assert seen == [expected] * 3, b.name
 
 
 def test_exporter_answers_503_while_the_store_is_unreachable(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--read-only", action="store_true", help="offer only read-only tools")
     serve.add_argument(
         "--toolsets",
-        help="comma-separated toolsets to offer (default all): server, registry, serving, drift, explain, feedback, experiments",
+        help="comma-separated toolsets to offer (default all): server, registry, serving, drift, explain, feedback, experiments, monitoring",
     )
 
     demo = sub.add_parser("demo", help="run the end-to-end demo against a fresh home, printing each call")

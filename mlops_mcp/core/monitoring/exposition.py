@@ -171,7 +171,7 @@ def _collect(store: "Store", drift_cache: snapshot.DriftCache, baselines: snapsh
     since = rollups.hour_of(now) - snapshot.LIVE_WINDOW_HOURS + 1
     window = rollups.fetch(store, (rollups.PRED, rollups.QUALITY), since_hour=since)
     lookup = baselines.cached if baselines is not None else (lambda m, v: None)
-    for q in snapshot.live_quality(window, lookup):
+    for q in snapshot.live_quality(window, lookup, unlabeled_baselines=False):
         if q.predictions:
             fam.add("mlops_label_coverage_ratio", [q.model, q.version], q.coverage or 0.0)
         if q.labeled:

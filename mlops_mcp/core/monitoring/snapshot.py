@@ -208,10 +208,12 @@ def judge(task: str, labeled: int, live: dict[str, float], baseline: dict[str, f
 
 
 def live_quality(
-    rows: list[tuple[Any, ...]], baseline: Callable[[str, int], dict[str, float] | None]
+    rows: list[tuple[Any, ...]], baseline: Callable[[str, int], dict[str, float] | None], unlabeled_baselines: bool = True
 ) -> list[Quality]:
     """Per (model, version) from hourly rows (series, hour, model, version, label, outcome,
-    bucket, n, s1, s2) of ``pred``, ``labeled`` and ``quality``."""
+    bucket, n, s1, s2) of ``pred``, ``labeled`` and ``quality``. ``unlabeled_baselines=False``
+    looks baselines up only for versions with labels (a scrape then never loads MLflow for a
+    store without feedback)."""
     preds: dict[tuple[str, int], float] = {}
     sums: dict[tuple[str, int], list[Any]] = {}
     for series, _h, model, version, label, _o, _b, n, s1, s2 in rows:
@@ -225,7 +227,7 @@ def live_quality(
             cell[3] += float(s2)
     out = []
     for key in sorted(set(preds) | set(sums)):
-        base = baseline(*key)
+        base = baseline(*key) if unlabeled_baselines or key in sums else None
         unlabeled = "regression" if base and "rmse" in base and "accuracy" not in base else "classification"
         task, n, s1, s2 = sums.get(key, [unlabeled, 0.0, 0.0, 0.0])
         live = live_metrics(task, n, s1, s2)

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "mlops_write"
+#: Alembic keeps its migration context in module globals (``alembic.context``, ``alembic.op``): two
+#: stores migrating at once in one process (two engines, or a background flush) would corrupt it.
+_ALEMBIC = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
@@ -134,7 +137,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     cfg = alembic_config(engine)
-    with engine.connect() as conn:
+    with _ALEMBIC, engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         conn.commit()
