@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcp.server.apps import Apps
 
-from mlops_mcp.core.monitoring.results import HEALTH_APP_URI
+from mlops_mcp.core.monitoring import HEALTH_APP_URI
 
 HTML_FILE = Path(__file__).with_name("model_health.html")
 

@@ -9,3 +9,7 @@
 
 Nothing here imports numpy, pandas or MLflow at module import.
 """
+
+#: the MCP App that renders get_model_health (a constant here, so the server's start-up need not
+#: import the result classes to register the app)
+HEALTH_APP_URI = "ui://mlops/model-health.html"

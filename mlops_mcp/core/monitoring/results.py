@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from mlops_mcp.core.monitoring import HEALTH_APP_URI
 from mlops_mcp.core.results import Result
 
-#: the MCP App that renders this result in hosts that show apps
-HEALTH_APP_URI = "ui://mlops/model-health.html"
+__all__ = ["HEALTH_APP_URI", "ModelHealth"]
 
 
 class Latency(Result):
