@@ -1,7 +1,8 @@
 """Monitoring: /metrics, get_model_health and the cost metrics add to serving, with 1,000,000
 logged predictions.
 
-Setup (SQLite by default; PostgreSQL with BENCH_MONITORING_DATABASE_URL=postgresql://...):
+Setup (SQLite by default; PostgreSQL with BENCH_MONITORING_DATABASE_URL=postgresql://..., where a
+scratch database is created and dropped):
 nba-win v1 (champion) and v2 (challenger) trained on the demo data; BENCH_MONITORING_PREDICTIONS
 (default 1,000,000) one-row predictions bulk-inserted over 30 days (80% v1, 20% v2), 200,000 of
 them labeled through log_feedback (the real path, which writes its rollups), the rollups of the
@@ -80,6 +81,27 @@ def bulk_insert(store: Any, n: int, end: datetime, seed: int = 1) -> list[str]:
     return ids
 
 
+def scratch_database(admin_url: str) -> tuple[str, Any]:
+    """A new, empty database on the PostgreSQL server at ``admin_url`` and a function dropping it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from mlops_mcp.core.store import normalize_url
+
+    url = make_url(normalize_url(admin_url))
+    name = f"mlops_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
 def interleaved(a: Any, b: Any, runs: int) -> tuple[float, float]:
     """Medians of ``a`` and ``b`` measured alternately (the machine's noise hits both alike)."""
     ta, tb = [], []
@@ -92,6 +114,14 @@ def interleaved(a: Any, b: Any, runs: int) -> tuple[float, float]:
 
 
 async def run() -> None:
+    url, drop = scratch_database(DATABASE_URL) if DATABASE_URL else (None, lambda: None)
+    try:
+        await measure_all(url)
+    finally:
+        drop()
+
+
+async def measure_all(url: str | None) -> None:
     import httpx
     from mcp import Client
 
@@ -104,7 +134,7 @@ async def run() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:
         home = Path(tmp)
-        settings = Settings(home=home, database_url=DATABASE_URL, _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(home=home, database_url=url, _env_file=None)  # type: ignore[call-arg]
         server = build_server(settings)
         ops = server.ops
         store = ops.store

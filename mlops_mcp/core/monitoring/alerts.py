@@ -2,8 +2,9 @@
 rendered from :data:`RULES` by :func:`rules_yaml`, and a test keeps the file equal to it) and as
 the same conditions checked by ``get_model_health`` on the store's figures.
 
-Where the two differ it is in the window only: Prometheus evaluates rates over its scrapes, health
-reads the store's hourly rollups (the current and the previous UTC hour stand for "the last hour").
+Where the two differ it is in time only: Prometheus evaluates rates over its scrapes and waits
+out each rule's ``for`` before firing; health reports a condition as it stands now, from the
+store's hourly rollups (the current and the previous UTC hour stand for "the last hour").
 """
 
 from dataclasses import dataclass
