@@ -77,3 +77,16 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+# -- a trained home, shared ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the demo data and 'nba-win' v1 (champion, gradient boosting) and v2
+    (challenger, logistic regression), trained once per session. Tests that change it work on a
+    copy (``tests.helpers.copy_home``): MLflow's first use and two trainings cost seconds."""
+    from tests.helpers import trained_server
+
+    server = trained_server(tmp_path_factory, challenger_alias="challenger")
+    server.ops.close()
+    return server.ops.settings.home

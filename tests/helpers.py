@@ -85,3 +85,27 @@ class HttpServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A private copy of a home (store, MLflow database, data). Model artifacts stay where MLflow
+    recorded them, in the source home, which the tests only read."""
+    import shutil
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("cache"))
+    return target
+
+
+def scrape_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Prometheus text -> {(sample name, labels): value}, parsed by prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: Any) -> float | None:
+    return samples.get((name, frozenset((k, str(v)) for k, v in labels.items())))

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
         RetrainingStarted,
     )
     from mlops_mcp.core.retraining.service import RetrainingService
+    from mlops_mcp.core.monitoring.results import ModelHealth
+    from mlops_mcp.core.monitoring.service import Monitoring
     from mlops_mcp.core.models.results import (
         AliasMove,
         Comparison,
@@ -86,7 +88,7 @@ class MLOps:
         self._parts: dict[str, Any] = {}
         self._closed = False
         self._locks: dict[str, threading.Lock] = {
-            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining")
+            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining", "monitor")
         }
 
     def _part(self, name: str, build: Callable[[], T], stack: str = "ml") -> T:
@@ -138,6 +140,7 @@ class MLOps:
 
             predictor = Predictor(self.registry, self.store, self.settings.max_predict_rows)
             predictor.router = ExperimentRouter(self.registry, self.store)
+            predictor.monitor = self.monitor.recorder
             return predictor
 
         return self._part("predictor", build)
@@ -216,11 +219,26 @@ class MLOps:
             )
         return job is not None or scheduled is not None
 
+    @property
+    def monitor(self) -> "Monitoring":
+        """Metrics and health: this process's recorder and the scrape's caches. Builds nothing
+        else (the store and the registry are reached on first use)."""
+
+        def build() -> "Monitoring":
+            from mlops_mcp.core.monitoring.service import Monitoring
+
+            return Monitoring(lambda: self.store, lambda: self.registry, __version__)
+
+        return self._part("monitor", build, stack="db")
+
     def close(self) -> None:
         self._closed = True
         retraining = self._parts.get("retraining")
         if retraining is not None:
             retraining.stop()
+        monitor = self._parts.get("monitor")
+        if monitor is not None:
+            monitor.close()
         store = self._parts.get("store")
         if store is not None:
             store.dispose()
@@ -295,6 +313,12 @@ class MLOps:
             error=None if error is None else str(error)[:2000],
             duration_ms=seconds * 1000,
         )
+
+    def record_tool_call(self, tool: str, error: BaseException | None, seconds: float) -> None:
+        """Count one tool call for /metrics (buffered in memory, flushed to the store every second)."""
+        from mlops_mcp.core.monitoring.recorder import outcome_of
+
+        self.monitor.recorder.tool_call(tool, outcome_of(error), seconds)
 
     def audit_log(self, limit: int = 50, tool: str | None = None) -> "AuditLog":
         from mlops_mcp.core import audit
@@ -605,6 +629,21 @@ class MLOps:
             ensure("plot")
             result.with_chart(plot_performance(data, metric))
         return result
+
+    # -- monitoring --------------------------------------------------------------------------------
+    def model_health(self, model: str) -> "ModelHealth":
+        """How ``model`` is doing: aliases, 24 h traffic and latency, live quality against the
+        baseline, label coverage, the newest drift report, running experiments, retraining, the
+        active alerts and what to call next (see ``get_model_health``)."""
+        from mlops_mcp.core.models.refs import check_name
+
+        check_name(model)
+        return self.monitor.health(model)
+
+    def metrics_text(self) -> bytes:
+        """The Prometheus exposition (``GET /metrics``); raises
+        ``core.monitoring.exposition.StoreUnavailable`` (a RuntimeError) when the store cannot be read."""
+        return self.monitor.metrics()
 
     # -- experiments -------------------------------------------------------------------------------
     def run_ab_test(

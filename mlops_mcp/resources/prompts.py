@@ -31,9 +31,12 @@ def safe_rollout(model: str, candidate_version: str) -> str:
 def model_health_review() -> str:
     """A short review across all registered models."""
     return (
-        "Review the health of every registered model: list_models, then for each model with a champion: "
-        "get_model (training metrics), get_drift_history (latest drift), get_model_performance (live metrics, "
-        "degraded flag). Summarise in a table: model, champion version, drift, live vs training metric, action."
+        "Review the health of every registered model: list_models, then get_model_health(model=...) for each "
+        "(aliases, 24 h traffic and errors, live quality against the training baseline with the degraded flag, "
+        "label coverage, the newest drift report, running experiments, active alerts and suggested next calls). "
+        "Summarise in a table: model, champion version, status, traffic, live vs baseline metric, drift, alerts, action. "
+        "Then follow the suggested next calls of the models that have alerts (e.g. get_model_performance, check_drift, "
+        "get_ab_test) before recommending a rollback or a retrain."
     )
 
 

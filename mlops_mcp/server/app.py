@@ -19,6 +19,7 @@ from mlops_mcp import __version__
 from mlops_mcp.core.config import Settings
 from mlops_mcp.core.engine import MLOps
 from mlops_mcp.resources import register_prompts, register_resources
+from mlops_mcp.resources.apps import build_apps
 from mlops_mcp.tools import select
 from mlops_mcp.tools.catalog import CatalogMiddleware, ToolCatalog
 from mlops_mcp.tools.context import Runtime, caller
@@ -91,8 +92,11 @@ def build_server(
         website_url="https://github.com/mlops-mcp/mlops-mcp",
         log_level=ops.settings.log_level,
         lifespan=lifespan,
+        extensions=[build_apps()],
     )
-    catalog = ToolCatalog(mcp, specs, audit=_audit, cache_dir=ops.settings.home / "cache" / "tool-schemas")
+    catalog = ToolCatalog(
+        mcp, specs, audit=_audit, cache_dir=ops.settings.home / "cache" / "tool-schemas", observe=_observe
+    )
     mcp.middleware.extend([CatalogMiddleware(catalog), PromptArgumentsMiddleware(mcp)])
     if eager_tools:
         catalog.build_all()
@@ -103,6 +107,12 @@ def build_server(
     if ops.settings.read_only:
         log.info("read-only mode: %d tools offered", len(specs))
     return mcp
+
+
+def _observe(ctx: Any, tool: str, error: BaseException | None, seconds: float) -> None:
+    from mlops_mcp.tools.context import engine
+
+    engine(ctx).record_tool_call(tool, error, seconds)
 
 
 def _audit(ctx: Any, tool: str, arguments: dict[str, Any], error: BaseException | None, seconds: float) -> None:

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--read-only", action="store_true", help="offer only read-only tools")
     serve.add_argument(
         "--toolsets",
-        help="comma-separated toolsets to offer (default all): server, registry, serving, drift, explain, feedback, experiments",
+        help="comma-separated toolsets to offer (default all): server, registry, serving, drift, explain, feedback, experiments, monitoring",
     )
 
     demo = sub.add_parser("demo", help="run the end-to-end demo against a fresh home, printing each call")
@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=2, help="jobs this process runs at once (default 2)")
     worker.add_argument("--name", help="worker name shown in procrastinate's tables and the logs")
     worker.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
+
+    exporter = sub.add_parser(
+        "exporter", help="serve Prometheus metrics from the store at /metrics (for servers that run over stdio only)"
+    )
+    exporter.add_argument("--host", help="bind address (default 127.0.0.1; others need MLOPS_AUTH_TOKEN)")
+    exporter.add_argument("--port", type=_port, default=9464, help="port, 1-65535 (default 9464)")
+    exporter.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
 
     db = sub.add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -107,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return _db(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "exporter":
+            return _exporter(args)
     except SettingsError as exc:
         print(f"mlops-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -185,6 +194,25 @@ def _worker(args: argparse.Namespace) -> int:
         pass
     finally:
         ops.close()
+    return 0
+
+
+def _exporter(args: argparse.Namespace) -> int:
+    from mlops_mcp.core.config import load_settings
+    from mlops_mcp.core.errors import MLOpsError
+
+    overrides: dict[str, object] = {"http_port": args.port}
+    if args.host:
+        overrides["http_host"] = args.host
+    settings = load_settings(**overrides)
+    _configure_logging(settings.log_level)
+    from mlops_mcp.server.metrics import serve_exporter
+
+    try:
+        serve_exporter(settings)
+    except MLOpsError as exc:  # a non-loopback bind without a token
+        print(f"mlops-mcp: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

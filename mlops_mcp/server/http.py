@@ -245,6 +245,13 @@ def add_routes(mcp: MCPServer) -> None:
         }
         return JSONResponse(body, status_code=200 if reachable else 503)
 
+    @mcp.custom_route("/metrics", methods=["GET"])
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics, derived from the store (see ``server/metrics.py``)."""
+        from mlops_mcp.server.metrics import metrics_response
+
+        return await metrics_response(ops)
+
     @mcp.custom_route("/v1/models/{name}/predict", methods=["POST"])
     async def predict(request: Request) -> Response:
         """REST prediction for applications: the same core path, log and auth as the `predict` tool.

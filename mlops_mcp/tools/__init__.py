@@ -6,6 +6,7 @@ capability, calling one ``MLOps`` method through ``engine(ctx)``, then add its r
 function as "module:function" (imported on first call, not at start-up).
 """
 
+from mlops_mcp.core.monitoring import HEALTH_APP_URI
 from mlops_mcp.tools.spec import ALWAYS_ON, TOOLSETS, ToolSpec
 
 __all__ = ["ALWAYS_ON", "TOOLS", "TOOLSETS", "ToolSpec", "select"]
@@ -49,6 +50,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("retraining:get_retraining_job", "retraining", "Get a retraining job", read_only=True),
     ToolSpec("retraining:list_retraining_jobs", "retraining", "List retraining jobs", read_only=True),
     ToolSpec("retraining:cancel_retraining_job", "retraining", "Cancel a retraining job", read_only=False, destructive=True),
+    # monitoring
+    ToolSpec("monitoring:get_model_health", "monitoring", "Model health (with a live dashboard)", read_only=True, app=HEALTH_APP_URI),
 )
 
 

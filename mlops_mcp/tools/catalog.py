@@ -53,10 +53,13 @@ def fingerprint() -> str:
 class ToolCatalog:
     """The enabled tools of one server: listed from the cache, built on first call."""
 
-    def __init__(self, mcp: MCPServer, specs: Sequence[ToolSpec], audit: Any, cache_dir: Path | None) -> None:
+    def __init__(
+        self, mcp: MCPServer, specs: Sequence[ToolSpec], audit: Any, cache_dir: Path | None, observe: Any = None
+    ) -> None:
         self.mcp = mcp
         self.specs = {s.name: s for s in specs}
         self.audit = audit
+        self.observe = observe
         self.cache_file = None if cache_dir is None else cache_dir / f"{fingerprint()}.json"
         self._built: set[str] = set()
         self._schemas: dict[str, dict[str, Any]] | None = None
@@ -81,11 +84,12 @@ class ToolCatalog:
             if name in self._built:
                 return
             self.mcp.add_tool(
-                bind(spec, self.audit),
+                bind(spec, self.audit, self.observe),
                 name=name,
                 title=spec.title,
                 description=spec.description,
                 annotations=spec.annotations,
+                meta=spec.meta,
             )
             self._built.add(name)
 
@@ -116,6 +120,7 @@ class ToolCatalog:
                 input_schema=schemas[name]["input_schema"],
                 output_schema=schemas[name]["output_schema"],
                 annotations=spec.annotations,
+                _meta=spec.meta,
             )
             for name, spec in self.specs.items()
         ]

@@ -23,7 +23,7 @@ from mlops_mcp.core.errors import MLOpsError
 
 log = logging.getLogger("mlops_mcp.tools")
 
-Toolset = Literal["server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining"]
+Toolset = Literal["server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring"]
 TOOLSETS: tuple[str, ...] = get_args(Toolset)
 #: always on, whatever MLOPS_TOOLSETS selects: the way to learn what this server is
 ALWAYS_ON: tuple[str, ...] = ("server",)
@@ -52,6 +52,8 @@ class ToolSpec:
     idempotent: bool = False
     open_world: bool = False
     audit: bool | None = None
+    #: the ``ui://`` MCP App that renders this tool's result (``_meta.ui.resourceUri``)
+    app: str | None = None
 
     @property
     def name(self) -> str:
@@ -82,6 +84,11 @@ class ToolSpec:
             idempotent_hint=self.idempotent or self.read_only,
             open_world_hint=self.open_world,
         )
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        """The tool's ``_meta``: the MCP Apps link, when it has an app."""
+        return {"ui": {"resourceUri": self.app}} if self.app else None
 
     def check(self) -> None:
         """The declaration agrees with the function (run by the tests over every tool)."""
@@ -139,9 +146,10 @@ def _text_mode(ctx: Any) -> str:
     return engine(ctx).settings.text_content
 
 
-def bind(spec: ToolSpec, audit: Callable[..., None]) -> Callable[..., Any]:
+def bind(spec: ToolSpec, audit: Callable[..., None], observe: Callable[..., None] | None = None) -> Callable[..., Any]:
     """The function the SDK registers for ``spec``: same signature (so the same schemas), plus the
-    guard and the presentation. ``audit(ctx, tool, arguments, error, seconds)`` records a mutating call."""
+    guard and the presentation. ``audit(ctx, tool, arguments, error, seconds)`` records a mutating
+    call; ``observe(ctx, tool, error, seconds)`` counts every call (the metrics)."""
     fn = spec.fn
     name = spec.name
     signature = inspect.signature(fn)
@@ -151,6 +159,11 @@ def bind(spec: ToolSpec, audit: Callable[..., None]) -> Callable[..., Any]:
         return {k: v for k, v in bound.items() if k not in INJECTED}
 
     def finish(ctx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], started: float, error: BaseException | None) -> None:
+        if observe is not None:
+            try:
+                observe(ctx, name, error, time.perf_counter() - started)
+            except Exception:  # counting must never fail a call
+                log.exception("could not count the call of %s", name)
         if spec.audited:
             try:
                 audit(ctx, name, arguments(args, kwargs), error, time.perf_counter() - started)
@@ -183,6 +196,8 @@ def bind(spec: ToolSpec, audit: Callable[..., None]) -> Callable[..., Any]:
                 if spec.audited:  # blocking I/O off the event loop; shielded: a cancelled call is audited too
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(functools.partial(finish, ctx, args, kwargs, started, error))
+                elif observe is not None:  # counting is in memory: no thread needed
+                    finish(ctx, args, kwargs, started, error)
 
         return async_tool
 

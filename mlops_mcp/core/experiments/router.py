@@ -26,7 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.models.registry import ModelRef
@@ -76,6 +76,8 @@ class ShadowJob:
     rows: list[dict[str, Any]]
     prediction_ids: list[str]
     primary_versions: list[int]
+    #: what the primary answered for each row (the shadow agreement metric compares with it)
+    primary_outputs: list[Any] = field(default_factory=list)
 
 
 class ExperimentRouter:
@@ -158,7 +160,8 @@ class ExperimentRouter:
         if not picked:
             return
         job = ShadowJob(
-            shadow, ref.name, [rows[i] for i in picked], [result.ids[i] for i in picked], [result.versions[i] for i in picked]
+            shadow, ref.name, [rows[i] for i in picked], [result.ids[i] for i in picked], [result.versions[i] for i in picked],
+            [result.rows[i].get("prediction") for i in picked],
         )
         self._ensure_worker()
         try:
@@ -189,6 +192,7 @@ class ExperimentRouter:
     def _score(self, job: ShadowJob) -> None:
         from sqlalchemy import insert
 
+        from mlops_mcp.core.monitoring import rollups
         from mlops_mcp.core.serving.predictor import prepare, score_rows
         from mlops_mcp.core.store.tables import ShadowPredictionRow
 
@@ -197,8 +201,10 @@ class ExperimentRouter:
         started = time.perf_counter()
         outputs: list[dict[str, Any]] | None = None
         error: str | None = None
+        task = "classification"
         try:
             loaded = self.registry.load(self.registry.version(job.model, job.experiment.version))
+            task = loaded.task
             outputs = score_rows(loaded, prepare(loaded, job.rows))
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -222,6 +228,7 @@ class ExperimentRouter:
         ]
         with self.store.write() as session:
             session.execute(insert(ShadowPredictionRow), records)
+            rollups.write(session.connection(), _shadow_tally(job, outputs, task), self.store.is_sqlite, shard=0)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait (up to ``timeout`` seconds) until every queued shadow batch is logged."""
@@ -231,3 +238,20 @@ class ExperimentRouter:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _shadow_tally(job: ShadowJob, outputs: list[dict[str, Any]] | None, task: str) -> Any:
+    """What a scored (or failed) shadow batch adds to the metric rollups: rows compared and how
+    many agreed with the primary (or the sum of |shadow - primary|), or rows failed."""
+    from mlops_mcp.core.monitoring import rollups
+
+    tally = rollups.Tally()
+    key = {"model": job.model, "version": job.experiment.id}
+    if outputs is None:
+        tally.add(rollups.SHADOW_ERR, n=float(len(job.prediction_ids)), **key)
+        return tally
+    if len(job.primary_outputs) != len(outputs):
+        return tally
+    s1 = sum(rollups.shadow_sums(task, p, o["prediction"]) for p, o in zip(job.primary_outputs, outputs))
+    tally.add(rollups.SHADOW, label=task, n=float(len(outputs)), s1=s1, **key)
+    return tally

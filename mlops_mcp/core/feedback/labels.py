@@ -319,14 +319,24 @@ def log_feedback(
                 )
             if not records:
                 continue
-            summary.corrected += writer.add(records, last_index)
+            corrected, previous = writer.add(records, last_index)
+            summary.corrected += corrected
             summary.logged += len(records)
             for r in records:
                 key = f"{r['model']}/{r['version']}"
                 summary.by_model[key] = summary.by_model.get(key, 0) + 1
+            if previous is not None:  # SQLite: counted chunk by chunk (PostgreSQL: in finish)
+                label_counts: dict[tuple[str, int], int] = {}
+                for r in records:
+                    label_counts[(r["model"], r["version"])] = label_counts.get((r["model"], r["version"]), 0) + 1
+                latest = [
+                    (pid, records[j]["model"], records[j]["version"], records[j]["predicted_at"], records[j]["output"], records[j]["actual"])
+                    for pid, j in last_index.items()
+                ]
+                _count(session, store, label_counts, latest, previous, kinds, now)
         if summary.rows_read == 0:
             raise InvalidInput("the file has no rows", argument="dataset")
-        summary.corrected += writer.finish()
+        summary.corrected += writer.finish(kinds)
     return summary.as_dict(source)
 
 
@@ -339,8 +349,9 @@ class _SqliteWriter:
         self.session = session
         self.source = source
 
-    def add(self, records: list[dict[str, Any]], last_index: dict[str, int]) -> int:
-        """Write one chunk; returns how many earlier labels it corrected."""
+    def add(self, records: list[dict[str, Any]], last_index: dict[str, int]) -> tuple[int, dict[str, Any] | None]:
+        """Write one chunk; returns how many earlier labels it corrected and each labeled
+        prediction's newest label before this chunk (for the metric rollups)."""
         from sqlalchemy import select, update
 
         from mlops_mcp.core.store.tables import Feedback
@@ -351,25 +362,27 @@ class _SqliteWriter:
         labelled = sorted(last_index)
         superseded_current: list[int] = []
         superseded_latest: list[int] = []
+        previous: dict[str, Any] = {}
         for part in _chunks(labelled, LOOKUP_CHUNK):
             rows = session.execute(
-                select(Feedback.id, Feedback.source, Feedback.is_current, Feedback.is_latest).where(
+                select(Feedback.id, Feedback.source, Feedback.is_current, Feedback.is_latest, Feedback.prediction_id, Feedback.actual).where(
                     Feedback.prediction_id.in_(part), (Feedback.is_current == True) | (Feedback.is_latest == True)  # noqa: E712
                 )
             ).all()
-            for fid, src, cur, lat in rows:
+            for fid, src, cur, lat, pid, old in rows:
                 if cur and src == self.source:
                     superseded_current.append(fid)
                 if lat:
                     superseded_latest.append(fid)
+                    previous[pid] = old
         for part in _chunks(superseded_current, LOOKUP_CHUNK):
             session.execute(update(Feedback).where(Feedback.id.in_(part)).values(is_current=False))
         for part in _chunks(superseded_latest, LOOKUP_CHUNK):
             session.execute(update(Feedback).where(Feedback.id.in_(part)).values(is_latest=False))
         _insert_sqlite(session, records)
-        return len(superseded_current) + len(records) - len(last_index)
+        return len(superseded_current) + len(records) - len(last_index), previous
 
-    def finish(self) -> int:
+    def finish(self, kinds: dict[tuple[str, int], "ModelKind"]) -> int:
         return 0
 
 
@@ -397,7 +410,7 @@ class _PostgresWriter:
         )
         self.seq = 0
 
-    def add(self, records: list[dict[str, Any]], last_index: dict[str, int]) -> int:
+    def add(self, records: list[dict[str, Any]], last_index: dict[str, int]) -> tuple[int, dict[str, Any] | None]:
         with self.cursor.copy(f"COPY {_STAGING} ({self.COLUMNS}) FROM STDIN") as copy:
             for r in records:
                 copy.write_row((
@@ -405,10 +418,11 @@ class _PostgresWriter:
                     r["output"], r["score"], r["probabilities"],
                 ))
                 self.seq += 1
-        return 0
+        return 0, None  # superseded and counted together in finish()
 
-    def finish(self) -> int:
-        """Supersede and insert everything staged; returns the number of corrections."""
+    def finish(self, kinds: dict[tuple[str, int], "ModelKind"]) -> int:
+        """Supersede and insert everything staged, and count it for the metric rollups; returns
+        the number of corrections."""
         cur = self.cursor
         try:
             if self.seq == 0:
@@ -416,6 +430,7 @@ class _PostgresWriter:
             cur.execute(f"ANALYZE {_STAGING}")
             models = [m for (m,) in cur.execute(f"SELECT DISTINCT model FROM {_STAGING}").fetchall()]
             self.store.hold(self.session, *(f"mlops.feedback:{m}" for m in models))
+            self._count(kinds)
             labelled = f"(SELECT DISTINCT prediction_id FROM {_STAGING}) s"
             cur.execute(
                 f"UPDATE feedback f SET is_current = false FROM {labelled} "
@@ -439,6 +454,59 @@ class _PostgresWriter:
             return corrected + int(repeated)
         finally:
             cur.close()
+
+    def _count(self, kinds: dict[tuple[str, int], "ModelKind"]) -> None:
+        """The metric rollups of this call, read from the staged labels and the labels they
+        supersede (before the supersede, under the per-model locks)."""
+        cur = self.cursor
+        label_counts = {
+            (m, int(v)): int(n) for m, v, n in cur.execute(f"SELECT model, version, count(*) FROM {_STAGING} GROUP BY model, version")
+        }
+        previous = dict(
+            cur.execute(
+                f"SELECT f.prediction_id, f.actual FROM feedback f JOIN (SELECT DISTINCT prediction_id FROM {_STAGING}) s "
+                "ON f.prediction_id = s.prediction_id WHERE f.is_latest"
+            ).fetchall()
+        )
+        latest = [
+            (pid, m, int(v), at, json.loads(out) if out is not None else None, json.loads(act))
+            for pid, m, v, act, at, out in cur.execute(
+                f"SELECT DISTINCT ON (prediction_id) prediction_id, model, version, actual, predicted_at, output "
+                f"FROM {_STAGING} ORDER BY prediction_id, seq DESC"
+            )
+        ]
+        _count(self.session, self.store, label_counts, latest, previous, kinds, self.params["now"])
+
+
+def _count(
+    session: "Session",
+    store: "Store",
+    label_counts: dict[tuple[str, int], int],
+    latest: list[tuple[str, str, int, Any, Any, Any]],
+    previous: dict[str, Any],
+    kinds: dict[tuple[str, int], "ModelKind"],
+    now: datetime,
+) -> None:
+    """What these labels add to the metric rollups, in this transaction: labels written per
+    version, newly labeled predictions (with their label lag) and the quality sums of each
+    prediction's newest label (a correction adds new minus old). ``latest`` holds, per labeled
+    prediction, (id, model, version, predicted_at, output, actual); ``previous`` its newest label
+    before this call, when it had one."""
+    from mlops_mcp.core.monitoring import rollups
+
+    tally = rollups.Tally()
+    for (name, version), count in label_counts.items():
+        tally.add(rollups.LABELS, model=name, version=version, n=float(count))
+    counter = rollups.LabelCounter()
+    now_s = now.timestamp()
+    decode = rollups.decode if store.is_sqlite else (lambda v: v)
+    for pid, name, version, predicted_at, output, actual in latest:
+        task = kinds[(name, version)].task
+        if pid in previous:
+            counter.correction(name, version, task, predicted_at, decode(output), previous[pid], actual)
+        else:
+            counter.first(name, version, task, predicted_at, decode(output), actual, now_s)
+    rollups.write(session.connection(), counter.into(tally), store.is_sqlite, shard=0)
 
 
 def _where(form: str, index: int) -> str:

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.errors import InvalidInput, MLOpsError, listing
 from mlops_mcp.core.models.pipeline import coerce_features, unseen_dates
 from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
 
 if TYPE_CHECKING:
 
+    from mlops_mcp.core.monitoring.recorder import Recorder
     from mlops_mcp.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class Predictor:
         self.store = store
         self.max_rows = max_rows
         self.router: Router | None = None
+        #: counts predictions for /metrics (``core/monitoring``); None counts nothing
+        self.monitor: "Recorder | None" = None
 
     def predict(
         self,
@@ -122,6 +125,25 @@ class Predictor:
         rows: Any,
         request_keys: Sequence[str | None] | None = None,
         log_predictions: bool = True,
+    ) -> PredictionBatch:
+        """Predict and log; a failed request is counted (by reason, and by model once the name
+        resolved to one) before the error goes back to the caller."""
+        resolved: list[str] = []
+        try:
+            return self._predict(model, rows, request_keys, log_predictions, resolved)
+        except Exception as exc:
+            if self.monitor is not None:
+                reason = exc.kind if isinstance(exc, MLOpsError) else "internal"
+                self.monitor.prediction_error(resolved[0] if resolved else "", reason)
+            raise
+
+    def _predict(
+        self,
+        model: str,
+        rows: Any,
+        request_keys: Sequence[str | None] | None = None,
+        log_predictions: bool = True,
+        resolved: list[str] | None = None,
     ) -> PredictionBatch:
         started = time.perf_counter()
         rows = parse_rows(rows, self.max_rows)
@@ -134,6 +156,8 @@ class Predictor:
             request_keys = [None if k is None else str(k)[:256] for k in request_keys]
         ref = ModelRef.parse(model)
         mv = self.registry.resolve(ref)
+        if resolved is not None:
+            resolved.append(ref.name)
         loaded = self.registry.load(mv)
         schema = loaded.schema
         check_columns(rows, schema.features, left_out=[c for c in schema.dates if c not in schema.features])
@@ -204,6 +228,8 @@ class Predictor:
         ]
         with self.store.write() as session:
             session.execute(insert(Prediction), records)
+            if self.monitor is not None:
+                self.monitor.predictions(session.connection(), self.store.is_sqlite, name, outputs, latency_ms, now)
 
 
 FAST_ROWS = 256  # up to this many rows, skip pandas entirely

@@ -293,3 +293,33 @@ class RetrainingJobRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# -- monitoring (issue 15) ------------------------------------------------------------------------
+class MetricRollup(Base):
+    """Pre-aggregated counts and sums behind the Prometheus metrics and ``get_model_health``.
+
+    Written in the same transaction as what they count (a prediction batch, a feedback call, a
+    shadow batch) or flushed from a process's buffer (tool calls, prediction errors), and read at
+    scrape time: so every server process or replica on one store reports the same numbers, and a
+    scrape reads a few hundred rows instead of a million predictions. ``hour`` is whole hours since
+    1970-01-01 UTC, ``0`` the all-time row; ``shard`` spreads hot rows over a few keys on PostgreSQL
+    (readers sum over it). What ``n``/``s1``/``s2`` hold depends on ``series`` (see
+    ``mlops_mcp.core.monitoring.rollups``). Empty label parts are '' and 0, never NULL (they are in
+    the primary key).
+    """
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    series: Mapped[str] = mapped_column(String(24), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[float] = mapped_column(Float)
+    s1: Mapped[float] = mapped_column(Float)
+    s2: Mapped[float] = mapped_column(Float)
