@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from mlops_mcp.core.features.results import KeyedFeatures
 from mlops_mcp.core.results import Result, Scalar
 
 
@@ -31,6 +32,9 @@ class PredictResult(Result):
     batch: BatchSummary
     predictions: list[PredictionRow] = Field(description="per row, in input order; at most `max_results`")
     truncated: bool = Field(description="true when more rows were predicted (and logged) than listed")
+    features: KeyedFeatures | None = Field(
+        default=None, description="predict by entity_keys: where the inputs came from, their statuses and the missing policy"
+    )
 
     def describe(self) -> str:
         head = (
@@ -48,5 +52,9 @@ class PredictResult(Result):
             lines.append(f"- {row.prediction_id}: {row.prediction}{score} v{row.version}{arm}")
         if len(self.predictions) > 20 or self.truncated:
             lines.append(f"... {self.n_rows - min(20, len(self.predictions))} more (see structured content).")
+        if self.features is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in self.features.status_counts.items() if v)
+            lines.append(f"Inputs from the online feature store ({counts}; missing={self.features.missing_policy}).")
+            lines += [f"Warning: {w}" for w in self.features.warnings]
         lines.append("Explain one with explain_prediction(prediction_id=...); attach outcomes with log_feedback.")
         return "\n".join(lines)

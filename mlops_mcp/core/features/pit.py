@@ -1,0 +1,242 @@
+"""The point-in-time join, in SQL on both backends.
+
+For every entity row (keys, t) and every view: the offline row with the same keys and
+``t - ttl <= event_ts <= t`` that comes last in the order (event_ts, created_ts, seq), where a
+missing created time is the oldest and ``seq`` (ingestion order) settles full ties: Feast's
+documented semantics, made deterministic. Every entity row is kept, duplicates included, in order;
+an entity row with a missing key or time matches nothing.
+
+The entity rows go into a temporary table (``i`` = their position), then one statement joins every
+view at once and returns rows in ``i`` order:
+
+- PostgreSQL: ``LEFT JOIN LATERAL (SELECT ... ORDER BY event_ts DESC, created_ts DESC NULLS LAST,
+  seq DESC LIMIT 1)``, one backward seek per entity row on the index (keys, event_ts, created_ts
+  NULLS FIRST, seq); entity rows in and results out through COPY.
+- SQLite (no LATERAL): a correlated scalar subquery finds the matching ``seq`` by the same seek on
+  the same index, and the row is fetched by its primary key.
+"""
+
+import io
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_mcp.core.features.catalog import ViewVersion
+from mlops_mcp.core.features.definitions import Column
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy import Connection
+
+    from mlops_mcp.core.features.sources import Times, Values
+
+FETCH_ROWS = 100_000
+
+
+@dataclass
+class JoinView:
+    vv: ViewVersion
+    features: list[Column]  # the requested features, in the order asked
+
+
+@dataclass
+class JoinInput:
+    n: int
+    keys: dict[str, "Values"]  # entity key column -> values (nulls allowed)
+    key_types: dict[str, str]
+    ts: "Times"
+
+
+@dataclass
+class JoinOutput:
+    matched: "np.ndarray"  # bool per entity row
+    columns: list[Any]  # one pandas array per requested feature
+
+
+def point_in_time(conn: "Connection", data: JoinInput, views: list[JoinView]) -> list[JoinOutput]:
+    """Run the join on ``conn`` (inside the caller's transaction; the temporary table is dropped)."""
+    table = f"mlops_pit_{uuid.uuid4().hex[:12]}"
+    physical = {name: f"k{i}" for i, name in enumerate(data.keys)}
+    if conn.dialect.name == "postgresql":
+        return _postgresql(conn, table, physical, data, views)
+    return _sqlite(conn, table, physical, data, views)
+
+
+def _subquery_filter(view: JoinView, physical: dict[str, str], alias: str) -> str:
+    d = view.vv.definition
+    parts = [f"{alias}.{e.physical} = e.{physical[e.name]}" for e in d.entities]
+    parts.append(f"{alias}.event_ts <= e.ts")
+    if d.ttl_us is not None:
+        parts.append(f"{alias}.event_ts >= e.ts - {d.ttl_us}")
+    return " AND ".join(parts)
+
+
+# -- SQLite ------------------------------------------------------------------------------------------
+def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: JoinInput, views: list[JoinView]) -> list[JoinOutput]:
+    import numpy as np
+
+    raw = conn.connection.driver_connection
+    kinds = {"int": "INTEGER", "string": "TEXT"}
+    cols = ", ".join(f"{physical[k]} {kinds[data.key_types[k]]}" for k in data.keys)
+    raw.execute(f"CREATE TEMP TABLE {table} (i INTEGER PRIMARY KEY, {cols}, ts INTEGER)")
+    try:
+        names = ["i", *[physical[k] for k in data.keys], "ts"]
+        insert = f"INSERT INTO temp.{table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        for lo in range(0, data.n, FETCH_ROWS):
+            hi = min(data.n, lo + FETCH_ROWS)
+            columns = [list(range(lo, hi))]
+            for k in data.keys:
+                columns.append(_with_nulls(data.keys[k].data[lo:hi].tolist(), data.keys[k].null[lo:hi]))
+            columns.append(_with_nulls(data.ts.micros[lo:hi].tolist(), data.ts.null[lo:hi]))
+            raw.executemany(insert, zip(*columns))
+        select = ["e.i"]
+        joins = []
+        for j, view in enumerate(views):
+            v = f"v{j}"
+            select.append(f"{v}.seq")
+            select += [f"{v}.{f.physical}" for f in view.features]
+            off = view.vv.offline
+            joins.append(
+                f"LEFT JOIN {off} {v} ON {v}.seq = (SELECT o.seq FROM {off} o WHERE {_subquery_filter(view, physical, 'o')} "
+                "ORDER BY o.event_ts DESC, o.created_ts DESC, o.seq DESC LIMIT 1)"
+            )
+        sql = f"SELECT {', '.join(select)} FROM temp.{table} e {' '.join(joins)} ORDER BY e.i"
+        width = len(select)
+        chunks: list[list[tuple[Any, ...]]] = [[] for _ in range(width)]
+        cursor = raw.execute(sql)
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            for c, values in enumerate(zip(*rows)):
+                chunks[c].append(values)
+        cursor.close()
+    finally:
+        raw.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    out = []
+    c = 1
+    for view in views:
+        seq = _flat(chunks[c])
+        matched = np.fromiter((s is not None for s in seq), dtype=bool, count=len(seq))
+        arrays = [_to_array(_flat(chunks[c + 1 + i]), f.type) for i, f in enumerate(view.features)]
+        out.append(JoinOutput(matched, arrays))
+        c += 1 + len(view.features)
+    return out
+
+
+def _with_nulls(items: list[Any], null: "np.ndarray") -> list[Any]:
+    import numpy as np
+
+    if null.any():
+        for i in np.flatnonzero(null).tolist():
+            items[i] = None
+    return items
+
+
+def _flat(parts: list[tuple[Any, ...]]) -> list[Any]:
+    out: list[Any] = []
+    for p in parts:
+        out.extend(p)
+    return out
+
+
+def _to_array(values: list[Any], kind: str) -> Any:
+    """Python values from the database -> the pandas array a training set holds for ``kind``."""
+    import numpy as np
+    import pandas as pd
+
+    if kind == "float":
+        return pd.Series(values, dtype="float64").to_numpy()
+    if kind == "int":
+        return pd.array(values, dtype="Int64")
+    if kind == "bool":
+        return pd.array(values, dtype="Int64").astype("boolean")
+    return np.array(values, dtype=object)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------
+def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: JoinInput, views: list[JoinView]) -> list[JoinOutput]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw = conn.connection.driver_connection
+    kinds = {"int": "bigint", "string": "text"}
+    cols = ", ".join(f"{physical[k]} {kinds[data.key_types[k]]}" for k in data.keys)
+    with raw.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE {table} (i bigint PRIMARY KEY, {cols}, ts bigint)")
+        try:
+            names = ["i", *[physical[k] for k in data.keys], "ts"]
+            options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+            with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)") as copy:
+                for lo in range(0, data.n, FETCH_ROWS * 5):
+                    hi = min(data.n, lo + FETCH_ROWS * 5)
+                    arrays = {"i": pa.array(np.arange(lo, hi, dtype=np.int64))}
+                    for k in data.keys:
+                        values, null = data.keys[k].data[lo:hi], data.keys[k].null[lo:hi]
+                        kind = pa.string() if data.key_types[k] == "string" else pa.int64()
+                        arrays[physical[k]] = pa.array(values, type=kind, mask=null if null.any() else None)
+                    ts_null = data.ts.null[lo:hi]
+                    arrays["ts"] = pa.array(data.ts.micros[lo:hi], mask=ts_null if ts_null.any() else None)
+                    buffer = io.BytesIO()
+                    pacsv.write_csv(pa.table(arrays), buffer, options)
+                    copy.write(buffer.getvalue())
+            cur.execute(f"ANALYZE {table}")
+            select = ["e.i"]
+            joins = []
+            for j, view in enumerate(views):
+                v = f"v{j}"
+                feats = [f.physical for f in view.features]
+                select.append(f"{v}.seq")
+                select += [f"{v}.{c}" for c in feats]
+                off = view.vv.offline
+                joins.append(
+                    f"LEFT JOIN LATERAL (SELECT o.seq{''.join(', o.' + c for c in feats)} FROM {off} o "
+                    f"WHERE {_subquery_filter(view, physical, 'o')} "
+                    f"ORDER BY o.event_ts DESC, o.created_ts DESC NULLS LAST, o.seq DESC LIMIT 1) {v} ON true"
+                )
+            sql = f"SELECT {', '.join(select)} FROM {table} e {' '.join(joins)} ORDER BY e.i"
+            buffer = io.BytesIO()
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    buffer.write(block)
+        finally:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+    types = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string()}
+    names = ["i"]
+    column_types: dict[str, Any] = {"i": pa.int64()}
+    for j, view in enumerate(views):
+        names.append(f"v{j}_seq")
+        column_types[f"v{j}_seq"] = pa.int64()
+        for f in view.features:
+            names.append(f"v{j}_{f.physical}")
+            column_types[f"v{j}_{f.physical}"] = types[f.type]
+    buffer.seek(0)
+    result = pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+        convert_options=pacsv.ConvertOptions(
+            column_types=column_types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t"], false_values=["f"],
+        ),
+    )
+    out = []
+    for j, view in enumerate(views):
+        matched = result.column(f"v{j}_seq").is_valid().to_numpy(zero_copy_only=False)
+        arrays = [_from_arrow(result.column(f"v{j}_{f.physical}"), f.type) for f in view.features]
+        out.append(JoinOutput(np.asarray(matched, dtype=bool), arrays))
+    return out
+
+
+def _from_arrow(column: Any, kind: str) -> Any:
+    """An Arrow column from the COPY output -> the same pandas array the SQLite path gives."""
+    import numpy as np
+    import pandas as pd
+
+    column = column.combine_chunks()
+    if kind == "float":
+        return column.fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float64)
+    null = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if kind == "int":
+        return pd.arrays.IntegerArray(column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), null)
+    if kind == "bool":
+        return pd.arrays.BooleanArray(column.fill_null(False).to_numpy(zero_copy_only=False).astype(bool), null)
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
