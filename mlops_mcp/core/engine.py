@@ -417,11 +417,15 @@ class MLOps:
             }
         )
 
-    def predict_by_keys_batch(self, model: str, entity_keys: Sequence[Any], missing: str = "impute") -> Any:
-        """(PredictionBatch, KeyedFeatures): inputs read from the online store by entity key."""
+    def predict_by_keys_batch(self, model: str, entity_keys: Any, missing: str = "impute", rows: Any = None) -> Any:
+        """(PredictionBatch, KeyedFeatures): inputs read from the online store by entity key (the
+        REST route and ``predict`` share this path)."""
+        from mlops_mcp.core.errors import InvalidInput
         from mlops_mcp.core.features.serving import predict_batch
 
-        return predict_batch(self, model, list(entity_keys), missing)
+        if rows is not None:
+            raise InvalidInput("give either rows or entity_keys, not both", argument="entity_keys")
+        return predict_batch(self, model, entity_keys, missing)
 
     # -- feature store ---------------------------------------------------------------------------
     def register_feature_view(

@@ -59,6 +59,14 @@ def experiment(ops: MLOps, experiment_id: str) -> Result:
     return ops.experiment(_number(experiment_id, "experiment id"))
 
 
+def feature_views(ops: MLOps) -> Result:
+    return ops.list_feature_views()
+
+
+def feature_view(ops: MLOps, view: str) -> Result:
+    return ops.get_feature_view(view)
+
+
 def audit_log(ops: MLOps) -> Result:
     return ops.audit_log(limit=AUDIT_LIMIT)
 
@@ -95,6 +103,14 @@ RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec(
         "mlops://experiments/{experiment_id}", experiment, "Experiment",
         "One A/B test (its current read-out, as get_ab_test; reading it does not count as a look) or shadow (as get_shadow_report).",
+    ),
+    ResourceSpec(
+        "mlops://features", feature_views, "Feature views",
+        "Every feature view at its current version: keys, features, TTL, rows, event time range, online watermark.",
+    ),
+    ResourceSpec(
+        "mlops://features/{view}", feature_view, "A feature view",
+        "One feature view: schema, versions, size, time range, freshness (offline and online), per-feature null share and summary.",
     ),
     ResourceSpec("mlops://audit", audit_log, "Audit log", f"The {AUDIT_LIMIT} most recent mutating tool calls (tool, arguments, actor, time, outcome), newest first."),
 )

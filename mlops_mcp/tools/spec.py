@@ -23,7 +23,7 @@ from mlops_mcp.core.errors import MLOpsError
 
 log = logging.getLogger("mlops_mcp.tools")
 
-Toolset = Literal["server", "registry", "serving", "drift", "explain", "feedback", "experiments"]
+Toolset = Literal["server", "registry", "serving", "drift", "explain", "feedback", "experiments", "features"]
 TOOLSETS: tuple[str, ...] = get_args(Toolset)
 #: always on, whatever MLOPS_TOOLSETS selects: the way to learn what this server is
 ALWAYS_ON: tuple[str, ...] = ("server",)

@@ -315,3 +315,22 @@ def training_exclusions(spec: dict[str, Any]) -> list[str]:
 
 def lineage_tag(spec: dict[str, Any]) -> str:
     return json.dumps(spec, separators=(",", ":"))
+
+
+def lineage_for(spec: dict[str, Any] | None, inputs: list[str]) -> dict[str, str]:
+    """The version tags recording the feature references a model trained on (only those that are
+    among its ``inputs``); empty when the data was not a training set or no feature is used."""
+    if spec is None:
+        return {}
+    used = [f for f in spec["features"] if f["column"] in inputs]
+    if not used:
+        return {}
+    views = {f["view"] for f in used}
+    kept = {**spec, "features": used, "views": {k: v for k, v in spec["views"].items() if k in views}}
+    return {TAG_FEATURES: lineage_tag(kept)}
+
+
+def feature_refs(tags: dict[str, str]) -> list[str] | None:
+    """The 'view:feature' references recorded in version tags (None: not trained from features)."""
+    raw = tags.get(TAG_FEATURES)
+    return None if not raw else [f["ref"] for f in json.loads(raw)["features"]]

@@ -47,6 +47,11 @@ class TrainResult(Result):
     register_seconds: float = Field(description="logging + registering + reference profile, beyond training")
     reference_rows: int = Field(description="training rows kept as the version's reference profile")
     warnings: list[str] = Field(description="data issues worth a look (identifiers used as features, constants, ...)")
+    feature_refs: list[str] | None = Field(
+        default=None,
+        description="trained on a build_training_set file: the 'view:feature' references recorded as lineage "
+        "(the version can then be served with predict(entity_keys=...))",
+    )
 
     def describe(self) -> str:
         text = (
@@ -56,6 +61,8 @@ class TrainResult(Result):
         )
         if self.alias is not None:
             text += " " + self.alias.describe()
+        if self.feature_refs:
+            text += f" Lineage: {len(self.feature_refs)} feature-store features; serve by key with predict(entity_keys=...)."
         if self.warnings:
             text += " Warnings: " + " | ".join(self.warnings[:5])
         return text

@@ -153,6 +153,11 @@ def train(
     progress(0.0, "reading data")
     path = resolve_path(dataset, roots)
     frame = read_frame(path)
+    from mlops_mcp.core.features.training_set import feature_refs, lineage_for, read_lineage, training_exclusions
+
+    lineage = read_lineage(path)  # a build_training_set file: keys and time are not inputs; refs become lineage
+    if lineage is not None and features is None:
+        exclude = [*(exclude or []), *(c for c in training_exclusions(lineage) if c not in (exclude or []))]
     if target not in frame.columns:
         raise InvalidInput(f"no column '{target}' in {path.name}; columns: {listing(frame.columns, 60)}", argument="target")
     n_missing_target = int(frame[target].isna().sum())
@@ -219,6 +224,7 @@ def train(
         "n_features": len(schema.features),
         **{f"model.{k}": v for k, v in sorted((params or {}).items())},
     }
+    feature_tags = lineage_for(lineage, schema.features)
     version = log_and_register(
         registry,
         model=model,
@@ -229,7 +235,7 @@ def train(
         row_hashes=row_hashes,
         params=run_params,
         metrics={**metrics, "train_seconds": train_seconds},
-        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset)},
+        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset), **feature_tags},
         description=description,
         example=frame.loc[X_train.index[:50], schema.features],  # raw dtypes: the signature a notebook meets
     )
@@ -259,6 +265,7 @@ def train(
         "register_seconds": round(register_seconds, 3),
         "reference_rows": len(reference),
         "warnings": warnings,
+        "feature_refs": feature_refs(feature_tags),
     }
 
 
