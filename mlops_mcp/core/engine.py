@@ -447,7 +447,7 @@ class MLOps:
         from mlops_mcp.core.features.catalog import register
         from mlops_mcp.core.stack import ensure
 
-        ensure("ml")
+        ensure("data")
         return register(
             self.store, self.settings.data_roots, name=name, source=source, entities=entities,
             timestamp_column=timestamp_column, created_column=created_column, features=features, ttl=ttl,
@@ -469,7 +469,7 @@ class MLOps:
         from mlops_mcp.core.features.ingest import ingest
         from mlops_mcp.core.stack import ensure
 
-        ensure("ml")
+        ensure("data")
         return ingest(self.store, self.settings.data_roots, view=view, dataset=dataset, actor=actor)
 
     def materialize_features(
@@ -502,7 +502,7 @@ class MLOps:
         from mlops_mcp.core.features.training_set import build_training_set
         from mlops_mcp.core.stack import ensure
 
-        ensure("ml")
+        ensure("data")
         return build_training_set(
             self.store, self.settings.data_roots, entities=entities, features=features, output=output, label=label,
             timestamp_column=timestamp_column, overwrite=overwrite, actor=actor,

@@ -75,6 +75,9 @@ def _subquery_filter(view: JoinView, physical: dict[str, str], alias: str) -> st
 # -- SQLite ------------------------------------------------------------------------------------------
 def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: JoinInput, views: list[JoinView]) -> list[JoinOutput]:
     import numpy as np
+    import pandas as pd
+
+    from mlops_mcp.core.features.ingest import sqlite_cache
 
     raw = conn.connection.driver_connection
     kinds = {"int": "INTEGER", "string": "TEXT"}
@@ -90,35 +93,60 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
                 columns.append(_with_nulls(data.keys[k].data[lo:hi].tolist(), data.keys[k].null[lo:hi]))
             columns.append(_with_nulls(data.ts.micros[lo:hi].tolist(), data.ts.null[lo:hi]))
             raw.executemany(insert, zip(*columns))
-        select = ["e.i"]
+        # Every column comes back as a number where it can (NULL -> inf for floats, which ingest
+        # refuses as a value; ints and bools as value + is-null flag), so a chunk converts to numpy
+        # in C instead of value by value.
+        select: list[str] = []
         joins = []
         for j, view in enumerate(views):
             v = f"v{j}"
-            select.append(f"{v}.seq")
-            select += [f"{v}.{f.physical}" for f in view.features]
+            select.append(f"{v}.seq IS NOT NULL")
+            for f in view.features:
+                c = f"{v}.{f.physical}"
+                if f.type == "float":
+                    select.append(f"ifnull({c}, 9e999)")
+                elif f.type in ("int", "bool"):
+                    select += [f"ifnull({c}, 0)", f"{c} IS NULL"]
+                else:
+                    select.append(c)
             off = view.vv.offline
             joins.append(
                 f"LEFT JOIN {off} {v} ON {v}.seq = (SELECT o.seq FROM {off} o WHERE {_subquery_filter(view, physical, 'o')} "
                 "ORDER BY o.event_ts DESC, o.created_ts DESC, o.seq DESC LIMIT 1)"
             )
         sql = f"SELECT {', '.join(select)} FROM temp.{table} e {' '.join(joins)} ORDER BY e.i"
-        width = len(select)
-        chunks: list[list[tuple[Any, ...]]] = [[] for _ in range(width)]
-        cursor = raw.execute(sql)
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            for c, values in enumerate(zip(*rows)):
-                chunks[c].append(values)
-        cursor.close()
+        chunks: list[Any] = []
+        with sqlite_cache(raw):
+            cursor = raw.execute(sql)
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                chunks.append(np.array(rows, dtype=object).reshape(len(rows), len(select)))
+            cursor.close()
     finally:
         raw.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    block = np.concatenate(chunks) if chunks else np.empty((0, len(select)), dtype=object)
     out = []
-    c = 1
+    c = 0
     for view in views:
-        seq = _flat(chunks[c])
-        matched = np.fromiter((s is not None for s in seq), dtype=bool, count=len(seq))
-        arrays = [_to_array(_flat(chunks[c + 1 + i]), f.type) for i, f in enumerate(view.features)]
+        matched = block[:, c].astype(bool)
+        c += 1
+        arrays = []
+        for f in view.features:
+            if f.type == "float":
+                values = block[:, c].astype(np.float64)
+                values[np.isinf(values)] = np.nan
+                arrays.append(values)
+                c += 1
+            elif f.type in ("int", "bool"):
+                null = block[:, c + 1].astype(bool)
+                if f.type == "int":
+                    arrays.append(pd.arrays.IntegerArray(block[:, c].astype(np.int64), null))
+                else:
+                    arrays.append(pd.arrays.BooleanArray(block[:, c].astype(bool), null))
+                c += 2
+            else:
+                arrays.append(block[:, c].copy())
+                c += 1
         out.append(JoinOutput(matched, arrays))
-        c += 1 + len(view.features)
     return out
 
 
@@ -129,27 +157,6 @@ def _with_nulls(items: list[Any], null: "np.ndarray") -> list[Any]:
         for i in np.flatnonzero(null).tolist():
             items[i] = None
     return items
-
-
-def _flat(parts: list[tuple[Any, ...]]) -> list[Any]:
-    out: list[Any] = []
-    for p in parts:
-        out.extend(p)
-    return out
-
-
-def _to_array(values: list[Any], kind: str) -> Any:
-    """Python values from the database -> the pandas array a training set holds for ``kind``."""
-    import numpy as np
-    import pandas as pd
-
-    if kind == "float":
-        return pd.Series(values, dtype="float64").to_numpy()
-    if kind == "int":
-        return pd.array(values, dtype="Int64")
-    if kind == "bool":
-        return pd.array(values, dtype="Int64").astype("boolean")
-    return np.array(values, dtype=object)
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------

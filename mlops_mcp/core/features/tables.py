@@ -64,9 +64,20 @@ def create_tables(conn: Connection, version_id: int, definition: ViewDefinition)
     offline = offline_table(version_id, definition, metadata)
     online_table(version_id, definition, metadata)
     metadata.create_all(conn)
+    create_pit_index(conn, version_id, definition)
+    del offline
+
+
+def create_pit_index(conn: Connection, version_id: int, definition: ViewDefinition) -> None:
+    """The index every point-in-time seek uses: (keys..., event_ts, created_ts, seq)."""
     keys = ", ".join(e.physical for e in definition.entities)
     created = "created_ts NULLS FIRST" if conn.dialect.name == "postgresql" else "created_ts"
-    conn.exec_driver_sql(f"CREATE INDEX ix_{offline.name}_pit ON {offline.name} ({keys}, event_ts, {created}, seq)")
+    name = offline_name(version_id)
+    conn.exec_driver_sql(f"CREATE INDEX ix_{name}_pit ON {name} ({keys}, event_ts, {created}, seq)")
+
+
+def drop_pit_index(conn: Connection, version_id: int) -> None:
+    conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{offline_name(version_id)}_pit")
 
 
 def drop_tables(conn: Connection, version_id: int) -> None:

@@ -273,7 +273,11 @@ def _write_parquet(frame: "pd.DataFrame", target: Path, spec: dict[str, Any]) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    import warnings
+
+    with warnings.catch_warnings():  # pyarrow reads Series.values of tz-aware columns (pandas 3 deprecates it)
+        warnings.filterwarnings("ignore", message=".*drops timezone information.*")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[METADATA_KEY] = json.dumps(spec, separators=(",", ":")).encode()
     table = table.replace_schema_metadata(metadata)
