@@ -146,13 +146,7 @@ def register(
 
     The same schema again keeps the version (metadata given is updated, the file ingested unless it
     was before); a changed schema makes version N+1 with its own tables, which this file fills."""
-    from sqlalchemy import select
-
-    from mlops_mcp.core.features import ingest as ingesting
-    from mlops_mcp.core.features.results import ColumnSpec, FeatureViewRegistered
     from mlops_mcp.core.features.sources import infer_definition, open_source, prepare_rows, read_table, text_columns
-    from mlops_mcp.core.features.tables import create_tables
-    from mlops_mcp.core.store.tables import FeatureViewRow, FeatureViewVersionRow
 
     check_view_name(name)
     ttl_seconds = parse_ttl(ttl)
@@ -165,6 +159,26 @@ def register(
     if file.path.suffix.lower() == ".csv" and any(str(frame[c].dtype) not in ("str", "object", "string") for c in text_columns(definition)):
         frame = read_table(file.path, "source", text_columns(definition))
     rows = prepare_rows(frame, definition, name, where, "source")
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        return _register(store, name, file, definition, rows, warnings, description, owner, tags, actor, started)
+    except IntegrityError:  # another call created the same view in the meantime (PostgreSQL)
+        raise Conflict(f"feature view '{name}' was registered by another call at the same moment; call again", argument="name") from None
+
+
+def _register(
+    store: "Store", name: str, file: Any, definition: ViewDefinition, rows: Any, warnings: list[str],
+    description: str | None, owner: str | None, tags: dict[str, str] | None, actor: str, started: float,
+) -> "FeatureViewRegistered":
+    from sqlalchemy import select
+
+    from mlops_mcp.core.features import ingest as ingesting
+    from mlops_mcp.core.features.results import ColumnSpec, FeatureViewRegistered
+    from mlops_mcp.core.features.tables import create_tables
+    from mlops_mcp.core.store.tables import FeatureViewRow, FeatureViewVersionRow
+
+    source = file.dataset
     now = datetime.now(UTC)
     with store.write() as session:
         view = session.scalars(select(FeatureViewRow).where(FeatureViewRow.name_key == name.lower()).with_for_update()).first()
