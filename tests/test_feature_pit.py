@@ -168,6 +168,21 @@ def test_training_set_equals_merge_asof(ops: MLOps, seed: int, monkeypatch: pyte
     assert rates["season_stats:elo"] == pytest.approx(want_elo["_ev"].notna().mean(), abs=1e-6)
     assert out.view_versions == {"form": 1, "season_stats": 1}
     assert out.rows_without_time == int(entities["tip_off"].isna().sum())
+    # composite keys online: the newest row per (team, season)
+    ops.materialize_features("season_stats")
+    keys = [{"team": "T00", "season": 2023}, {"team": "T05", "season": 2024}, {"team": "T09", "season": 2024}]
+    online = ops.get_online_features(["season_stats:elo"], keys)
+    newest = seasons.assign(_ev=micros(seasons["at"]), _seq=np.arange(len(seasons))).sort_values(["_ev", "_seq"])
+    newest = newest.groupby(["team", "season"]).tail(1).set_index(["team", "season"])["elo"]
+    for key, row in zip(keys, online.rows):
+        cell = row.features["season_stats:elo"]
+        if (key["team"], key["season"]) in newest.index:
+            assert cell.status == "PRESENT" and cell.value == newest.loc[(key["team"], key["season"])]
+        else:
+            assert cell.status == "NOT_FOUND"
+    with pytest.raises(ValueError, match="key 0: missing season"):
+        ops.get_online_features(["season_stats:elo"], [{"team": "T00"}])
+
     # the corners really were exercised: matches exactly at the TTL boundary, duplicates, keys
     # without history, rows matching nothing, ties on the event time
     assert ((want["_ts"] - want["_ev"]) == TTL_HOURS * H).sum() > 0
