@@ -101,6 +101,7 @@ def append_rows(session: "Session", vv: ViewVersion, rows: "PreparedRows", inges
     several times faster than updating it at random places row by row."""
     from mlops_mcp.core.features.tables import create_pit_index, drop_pit_index
 
+    rows = rows.clustered()
     conn = session.connection()
     before, existing = conn.exec_driver_sql(f"SELECT coalesce(max(seq), 0), count(*) FROM {vv.offline}").one()
     rebuild = rows.n >= REBUILD_MIN_ROWS and rows.n >= existing

@@ -82,21 +82,22 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
     raw = conn.connection.driver_connection
     kinds = {"int": "INTEGER", "string": "TEXT"}
     cols = ", ".join(f"{physical[k]} {kinds[data.key_types[k]]}" for k in data.keys)
-    raw.execute(f"CREATE TEMP TABLE {table} (i INTEGER PRIMARY KEY, {cols}, ts INTEGER)")
+    raw.execute(f"CREATE TEMP TABLE {table} (r INTEGER PRIMARY KEY, i INTEGER, {cols}, ts INTEGER)")
     try:
-        names = ["i", *[physical[k] for k in data.keys], "ts"]
+        names = ["r", "i", *[physical[k] for k in data.keys], "ts"]
         insert = f"INSERT INTO temp.{table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        order = seek_order(data)
         for lo in range(0, data.n, FETCH_ROWS):
-            hi = min(data.n, lo + FETCH_ROWS)
-            columns = [list(range(lo, hi))]
+            part = order[lo : lo + FETCH_ROWS]
+            columns = [list(range(lo, lo + len(part))), part.tolist()]
             for k in data.keys:
-                columns.append(_with_nulls(data.keys[k].data[lo:hi].tolist(), data.keys[k].null[lo:hi]))
-            columns.append(_with_nulls(data.ts.micros[lo:hi].tolist(), data.ts.null[lo:hi]))
+                columns.append(_with_nulls(data.keys[k].data[part].tolist(), data.keys[k].null[part]))
+            columns.append(_with_nulls(data.ts.micros[part].tolist(), data.ts.null[part]))
             raw.executemany(insert, zip(*columns))
         # Every column comes back as a number where it can (NULL -> inf for floats, which ingest
         # refuses as a value; ints and bools as value + is-null flag), so a chunk converts to numpy
         # in C instead of value by value.
-        select: list[str] = []
+        select: list[str] = ["e.i"]
         joins = []
         for j, view in enumerate(views):
             v = f"v{j}"
@@ -114,7 +115,7 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
                 f"LEFT JOIN {off} {v} ON {v}.seq = (SELECT o.seq FROM {off} o WHERE {_subquery_filter(view, physical, 'o')} "
                 "ORDER BY o.event_ts DESC, o.created_ts DESC, o.seq DESC LIMIT 1)"
             )
-        sql = f"SELECT {', '.join(select)} FROM temp.{table} e {' '.join(joins)} ORDER BY e.i"
+        sql = f"SELECT {', '.join(select)} FROM temp.{table} e {' '.join(joins)} ORDER BY e.r"
         chunks: list[Any] = []
         with sqlite_cache(raw):
             cursor = raw.execute(sql)
@@ -124,8 +125,11 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
     finally:
         raw.execute(f"DROP TABLE IF EXISTS temp.{table}")
     block = np.concatenate(chunks) if chunks else np.empty((0, len(select)), dtype=object)
+    back = np.empty(data.n, dtype=np.int64)  # result rows came in seek order: put them back
+    back[block[:, 0].astype(np.int64)] = np.arange(data.n)
+    block = block[back]
     out = []
-    c = 0
+    c = 1
     for view in views:
         matched = block[:, c].astype(bool)
         c += 1
@@ -148,6 +152,17 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
                 c += 1
         out.append(JoinOutput(matched, arrays))
     return out
+
+
+def seek_order(data: JoinInput) -> "np.ndarray":
+    """Entity rows ordered by (keys, time): index seeks then walk the index (and a table whose
+    rows were appended clustered by key) forward instead of jumping around; about half the work."""
+    import numpy as np
+
+    from mlops_mcp.core.features.sources import sort_codes
+
+    keys = [np.where(v.null, -1, sort_codes(v.data)) if v.data.dtype != object else sort_codes(v.data) for v in data.keys.values()]
+    return np.lexsort((np.arange(data.n), data.ts.micros, *reversed(keys)))
 
 
 def _with_nulls(items: list[Any], null: "np.ndarray") -> list[Any]:
@@ -173,16 +188,17 @@ def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: 
         try:
             names = ["i", *[physical[k] for k in data.keys], "ts"]
             options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+            order = seek_order(data)  # the temporary table is filled (and scanned) in seek order
             with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)") as copy:
                 for lo in range(0, data.n, FETCH_ROWS * 5):
-                    hi = min(data.n, lo + FETCH_ROWS * 5)
-                    arrays = {"i": pa.array(np.arange(lo, hi, dtype=np.int64))}
+                    part = order[lo : lo + FETCH_ROWS * 5]
+                    arrays = {"i": pa.array(part)}
                     for k in data.keys:
-                        values, null = data.keys[k].data[lo:hi], data.keys[k].null[lo:hi]
+                        values, null = data.keys[k].data[part], data.keys[k].null[part]
                         kind = pa.string() if data.key_types[k] == "string" else pa.int64()
                         arrays[physical[k]] = pa.array(values, type=kind, mask=null if null.any() else None)
-                    ts_null = data.ts.null[lo:hi]
-                    arrays["ts"] = pa.array(data.ts.micros[lo:hi], mask=ts_null if ts_null.any() else None)
+                    ts_null = data.ts.null[part]
+                    arrays["ts"] = pa.array(data.ts.micros[part], mask=ts_null if ts_null.any() else None)
                     buffer = io.BytesIO()
                     pacsv.write_csv(pa.table(arrays), buffer, options)
                     copy.write(buffer.getvalue())
@@ -200,7 +216,7 @@ def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: 
                     f"WHERE {_subquery_filter(view, physical, 'o')} "
                     f"ORDER BY o.event_ts DESC, o.created_ts DESC NULLS LAST, o.seq DESC LIMIT 1) {v} ON true"
                 )
-            sql = f"SELECT {', '.join(select)} FROM {table} e {' '.join(joins)} ORDER BY e.i"
+            sql = f"SELECT {', '.join(select)} FROM {table} e {' '.join(joins)}"
             buffer = io.BytesIO()
             with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
                 for block in copy:
@@ -225,6 +241,9 @@ def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: 
             true_values=["t"], false_values=["f"],
         ),
     )
+    back = np.empty(data.n, dtype=np.int64)  # rows came back in seek order: put them back
+    back[result.column("i").to_numpy()] = np.arange(data.n)
+    result = result.take(pa.array(back))
     out = []
     for j, view in enumerate(views):
         matched = result.column(f"v{j}_seq").is_valid().to_numpy(zero_copy_only=False)

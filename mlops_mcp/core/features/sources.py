@@ -310,6 +310,40 @@ class PreparedRows:
     def max_event(self) -> int:
         return int(self.event.max())
 
+    def clustered(self) -> "PreparedRows":
+        """The rows ordered by (keys, event time, created time), rows that tie on all of these
+        keeping their order in the file. Appended in this order, a key's rows sit together in the
+        table (the point-in-time join then reads neighbouring pages), and ingestion order, which
+        only ever decides between rows tied on all three, is unchanged among them."""
+        import numpy as np
+
+        if self.n < 2:
+            return self
+        created = np.zeros(self.n, dtype=np.int64) if self.created is None else np.where(
+            self.created_null, np.iinfo(np.int64).min, self.created)  # type: ignore[arg-type]
+        order = np.lexsort((np.arange(self.n), created, self.event, *reversed([sort_codes(k.data) for k in self.keys])))
+
+        def take(v: Values) -> Values:
+            return Values(v.data[order], v.null[order])
+
+        return PreparedRows(
+            self.n, [take(k) for k in self.keys], self.event[order],
+            None if self.created is None else self.created[order],
+            None if self.created_null is None else self.created_null[order],
+            [take(f) for f in self.features], list(self.assumed_utc),
+        )
+
+
+def sort_codes(values: "np.ndarray") -> "np.ndarray":
+    """Integers that sort like ``values`` (text keys through sorted factorization; nulls first)."""
+    import numpy as np
+    import pandas as pd
+
+    if values.dtype != object:
+        return values
+    codes, _ = pd.factorize(values, sort=True, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64)
+
 
 def infer_definition(
     frame: "pd.DataFrame",
