@@ -135,7 +135,9 @@ FEAST = textwrap.dedent(
 def run_feast(cfg: dict[str, object]) -> dict[str, object]:
     proc = subprocess.run([str(FEAST_PY), "-c", FEAST, json.dumps(cfg)], capture_output=True, text=True, timeout=3600, cwd=ROOT)
     if proc.returncode != 0:
-        raise RuntimeError((proc.stderr.strip().splitlines() or ["failed"])[-1])
+        last = (proc.stderr.strip().splitlines() or [""])[-1]
+        killed = " (killed: out of memory?)" if proc.returncode < 0 else ""
+        raise RuntimeError(f"exit {proc.returncode}{killed} {last}".strip())
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

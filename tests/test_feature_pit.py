@@ -52,7 +52,9 @@ def feature_rows(r: np.random.Generator, n: int, late: bool) -> pd.DataFrame:
             "as_of": _ts(event),
             "written": _ts(np.where(created_null, 0, created)).where(~created_null, pd.NaT),
             "pts": np.where(r.random(n) < 0.1, np.nan, np.round(r.normal(100, 10, n), 3)),
-            "wins": pd.array(np.where(r.random(n) < 0.1, -1, r.integers(0, 60, n)), dtype="Int64"),
+            # small counts mostly, and some huge or negative values (int64 travels exactly)
+            "wins": pd.array(np.where(r.random(n) < 0.1, -1, np.where(r.random(n) < 0.2, r.integers(-(2**62), 2**62, n),
+                                                                      r.integers(0, 60, n))), dtype="Int64"),
             "coach": pd.array(np.where(r.random(n) < 0.1, None, r.choice(["a", "b", "c", ""], n)), dtype=object),
             "hot": pd.array(np.where(r.random(n) < 0.1, None, r.random(n) < 0.5), dtype="boolean"),
         }
@@ -162,6 +164,14 @@ def test_training_set_equals_merge_asof(ops: MLOps, seed: int, monkeypatch: pyte
         same(got[column], want[column])
     want_elo = reference(entities, seasons, ["team", "season"], ["elo"], None, None, "at")
     same(got["elo"], want_elo["elo"])
+
+    # numbers only take the other fetch path on both backends (binary arrays / float64 rows)
+    ops.build_training_set(entities="games.parquet", features=["form:pts", "form:wins", "form:hot", "season_stats:elo"],
+                           output="sets/numbers.parquet")
+    numbers = pd.read_parquet(root / "sets" / "numbers.parquet")
+    for column in ("pts", "wins", "hot"):
+        same(numbers[column], want[column])
+    same(numbers["elo"], want_elo["elo"])
 
     rates = {f.feature: f.match_rate for f in out.features}
     assert rates["form:pts"] == pytest.approx(want["_ev"].notna().mean(), abs=1e-6)

@@ -158,6 +158,8 @@ async def test_feature_store_end_to_end(served: Any) -> None:
         assert trained["feature_refs"] == ["team_form:pts_avg", "team_form:win_pct", "team_form:injured"]
         tags = served.ops.registry.version("team-win", trained["version"]).tags
         assert json.loads(tags["mlops.features"])["views"]["team_form"]["version"] == 1
+        version = json.loads((await c.read_resource(f"mlops://models/team-win/versions/{trained['version']}")).contents[0].text)
+        assert version["feature_refs"] == trained["feature_refs"]
 
         keyed = await ok(c, "predict", {"model": "team-win", "entity_keys": ["BOS", "LAL", "MIA", "NYK"]})
         info = keyed["features"]

@@ -94,9 +94,10 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
                 columns.append(_with_nulls(data.keys[k].data[part].tolist(), data.keys[k].null[part]))
             columns.append(_with_nulls(data.ts.micros[part].tolist(), data.ts.null[part]))
             raw.executemany(insert, zip(*columns))
-        # Every column comes back as a number where it can (NULL -> inf for floats, which ingest
-        # refuses as a value; ints and bools as value + is-null flag), so a chunk converts to numpy
-        # in C instead of value by value.
+        # Every column but text comes back as a number that float64 holds exactly: NULL floats
+        # as inf (ingest refuses inf as a value), ints as their high and low 32 bits plus an
+        # is-null flag, bools as 0/1 plus the flag. Without text features a chunk of rows then
+        # becomes one float64 array in C; with them, an object array.
         select: list[str] = ["e.i"]
         joins = []
         for j, view in enumerate(views):
@@ -106,7 +107,9 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
                 c = f"{v}.{f.physical}"
                 if f.type == "float":
                     select.append(f"ifnull({c}, 9e999)")
-                elif f.type in ("int", "bool"):
+                elif f.type == "int":
+                    select += [f"ifnull({c} >> 32, 0)", f"ifnull({c} & 4294967295, 0)", f"{c} IS NULL"]
+                elif f.type == "bool":
                     select += [f"ifnull({c}, 0)", f"{c} IS NULL"]
                 else:
                     select.append(c)
@@ -116,39 +119,44 @@ def _sqlite(conn: "Connection", table: str, physical: dict[str, str], data: Join
                 "ORDER BY o.event_ts DESC, o.created_ts DESC, o.seq DESC LIMIT 1)"
             )
         sql = f"SELECT {', '.join(select)} FROM temp.{table} e {' '.join(joins)} ORDER BY e.r"
+        numeric = all(f.type != "string" for view in views for f in view.features)
+        kind: Any = np.float64 if numeric else object
         chunks: list[Any] = []
         with sqlite_cache(raw):
             cursor = raw.execute(sql)
             while rows := cursor.fetchmany(FETCH_ROWS):
-                chunks.append(np.array(rows, dtype=object).reshape(len(rows), len(select)))
+                chunks.append(np.array(rows, dtype=kind).reshape(len(rows), len(select)))
             cursor.close()
     finally:
         raw.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    block = np.concatenate(chunks) if chunks else np.empty((0, len(select)), dtype=object)
+    block = np.concatenate(chunks) if chunks else np.empty((0, len(select)), dtype=kind)
     back = np.empty(data.n, dtype=np.int64)  # result rows came in seek order: put them back
     back[block[:, 0].astype(np.int64)] = np.arange(data.n)
-    block = block[back]
     out = []
     c = 1
+
+    def column(k: int, dtype: Any) -> "np.ndarray":
+        return np.asarray(block[:, k].astype(dtype)[back])
+
     for view in views:
-        matched = block[:, c].astype(bool)
+        matched = column(c, bool)
         c += 1
         arrays = []
         for f in view.features:
             if f.type == "float":
-                values = block[:, c].astype(np.float64)
+                values = column(c, np.float64)
                 values[np.isinf(values)] = np.nan
                 arrays.append(values)
                 c += 1
-            elif f.type in ("int", "bool"):
-                null = block[:, c + 1].astype(bool)
-                if f.type == "int":
-                    arrays.append(pd.arrays.IntegerArray(block[:, c].astype(np.int64), null))
-                else:
-                    arrays.append(pd.arrays.BooleanArray(block[:, c].astype(bool), null))
+            elif f.type == "int":
+                high, low = column(c, np.int64), column(c + 1, np.int64)
+                arrays.append(pd.arrays.IntegerArray((high << 32) | low, column(c + 2, bool)))
+                c += 3
+            elif f.type == "bool":
+                arrays.append(pd.arrays.BooleanArray(column(c, bool), column(c + 1, bool)))
                 c += 2
             else:
-                arrays.append(block[:, c].copy())
+                arrays.append(np.asarray(block[:, c][back], dtype=object))
                 c += 1
         out.append(JoinOutput(matched, arrays))
     return out
@@ -184,15 +192,15 @@ def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: 
     kinds = {"int": "bigint", "string": "text"}
     cols = ", ".join(f"{physical[k]} {kinds[data.key_types[k]]}" for k in data.keys)
     with raw.cursor() as cur:
-        cur.execute(f"CREATE TEMP TABLE {table} (i bigint PRIMARY KEY, {cols}, ts bigint)")
+        cur.execute(f"CREATE TEMP TABLE {table} (r bigint PRIMARY KEY, i bigint, {cols}, ts bigint)")
         try:
-            names = ["i", *[physical[k] for k in data.keys], "ts"]
+            names = ["r", "i", *[physical[k] for k in data.keys], "ts"]
             options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
             order = seek_order(data)  # the temporary table is filled (and scanned) in seek order
             with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)") as copy:
                 for lo in range(0, data.n, FETCH_ROWS * 5):
                     part = order[lo : lo + FETCH_ROWS * 5]
-                    arrays = {"i": pa.array(part)}
+                    arrays = {"r": pa.array(np.arange(lo, lo + len(part), dtype=np.int64)), "i": pa.array(part)}
                     for k in data.keys:
                         values, null = data.keys[k].data[part], data.keys[k].null[part]
                         kind = pa.string() if data.key_types[k] == "string" else pa.int64()
@@ -203,6 +211,8 @@ def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: 
                     pacsv.write_csv(pa.table(arrays), buffer, options)
                     copy.write(buffer.getvalue())
             cur.execute(f"ANALYZE {table}")
+            if all(f.type != "string" for view in views for f in view.features):
+                return _postgresql_arrays(cur, table, physical, data, views)
             select = ["e.i"]
             joins = []
             for j, view in enumerate(views):
@@ -250,6 +260,90 @@ def _postgresql(conn: "Connection", table: str, physical: dict[str, str], data: 
         arrays = [_from_arrow(result.column(f"v{j}_{f.physical}"), f.type) for f in view.features]
         out.append(JoinOutput(np.asarray(matched, dtype=bool), arrays))
     return out
+
+
+ARRAY_ROWS = 200_000
+
+
+def _lateral(view: JoinView, physical: dict[str, str], v: str) -> str:
+    feats = "".join(f", o.{f.physical}" for f in view.features)
+    return (
+        f"LEFT JOIN LATERAL (SELECT o.seq{feats} FROM {view.vv.offline} o WHERE {_subquery_filter(view, physical, 'o')} "
+        f"ORDER BY o.event_ts DESC, o.created_ts DESC NULLS LAST, o.seq DESC LIMIT 1) {v} ON true"
+    )
+
+
+def _postgresql_arrays(cur: Any, table: str, physical: dict[str, str], data: JoinInput, views: list[JoinView]) -> list[JoinOutput]:
+    """Numbers only: the server aggregates each result column into binary arrays (``array_send``)
+    of up to ARRAY_ROWS rows, which numpy reads as they are; a row-by-row COPY costs several
+    times more on the client. NULLs become a sentinel plus an is-null flag so that every element
+    has the same size. The arrays of one group are built from the same rows in the same order
+    (parallel aggregation is switched off for the statement), and carry ``i`` to put rows back."""
+    import numpy as np
+    import pandas as pd
+
+    columns: list[tuple[str, str]] = [("e.i", ">i8")]
+    for j, view in enumerate(views):
+        v = f"v{j}"
+        columns.append((f"{v}.seq IS NOT NULL", "u1"))
+        for f in view.features:
+            c = f"{v}.{f.physical}"
+            if f.type == "float":
+                columns.append((f"coalesce({c}, 'Infinity'::float8)", ">f8"))
+            elif f.type == "int":
+                columns += [(f"coalesce({c}, 0)", ">i8"), (f"{c} IS NULL", "u1")]
+            else:
+                columns += [(f"coalesce({c}, false)", "u1"), (f"{c} IS NULL", "u1")]
+    joins = " ".join(_lateral(view, physical, f"v{j}") for j, view in enumerate(views))
+    aggregates = ", ".join(f"array_send(array_agg({c}))" for c, _ in columns)
+    cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    cur.execute(f"SELECT {aggregates} FROM {table} e {joins} GROUP BY e.r / {ARRAY_ROWS}", binary=True)
+    parts: list[list[Any]] = [[] for _ in columns]
+    for row in cur:
+        for k, (raw, (_, code)) in enumerate(zip(row, columns)):
+            parts[k].append(_binary_array(raw, code))
+    cur.execute("RESET max_parallel_workers_per_gather")
+    block = [np.concatenate(p) if p else np.empty(0, dtype=np.dtype(code).newbyteorder("=")) for p, (_, code) in zip(parts, columns)]
+    back = np.empty(data.n, dtype=np.int64)
+    back[block[0]] = np.arange(data.n)
+
+    def column(k: int, dtype: Any) -> "np.ndarray":
+        return np.asarray(block[k][back], dtype=dtype)
+
+    out = []
+    c = 1
+    for view in views:
+        matched = column(c, bool)
+        c += 1
+        arrays = []
+        for f in view.features:
+            if f.type == "float":
+                values = column(c, np.float64)
+                values[np.isinf(values)] = np.nan
+                arrays.append(values)
+                c += 1
+            elif f.type == "int":
+                arrays.append(pd.arrays.IntegerArray(column(c, np.int64), column(c + 1, bool)))
+                c += 2
+            else:
+                arrays.append(pd.arrays.BooleanArray(column(c, bool), column(c + 1, bool)))
+                c += 2
+        out.append(JoinOutput(matched, arrays))
+    return out
+
+
+def _binary_array(raw: Any, code: str) -> "np.ndarray":
+    """A one-dimensional PostgreSQL array in binary form without NULLs: a 20-byte header (ndim,
+    flags, element type, length, lower bound), then per element a 4-byte length and the value."""
+    import numpy as np
+
+    view = memoryview(raw)
+    ndim = int(np.frombuffer(view[:4], ">i4")[0])
+    if ndim == 0:
+        return np.empty(0, dtype=np.dtype(code).newbyteorder("="))
+    n = int(np.frombuffer(view[12:16], ">i4")[0])
+    body = np.frombuffer(view[20:], dtype=[("len", ">i4"), ("v", code)], count=n)
+    return body["v"].astype(np.dtype(code).newbyteorder("="))
 
 
 def _from_arrow(column: Any, kind: str) -> Any:

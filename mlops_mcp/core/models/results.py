@@ -131,6 +131,9 @@ class VersionInfo(Result):
     source: str | None
     tags: dict[str, str]
     reference: ReferenceSummary | None = Field(description="the version's drift/explanation baseline, if it has one")
+    feature_refs: list[str] | None = Field(
+        default=None, description="trained on a feature-store training set: its 'view:feature' references (lineage)"
+    )
 
 
 class VersionSchema(Result):
