@@ -18,8 +18,9 @@ from mlops_mcp.core.features.results import (
     OnlineFeatures,
     TrainingSetResult,
 )
+from mlops_mcp.core.features.definitions import MAX_TTL_SECONDS
 from mlops_mcp.core.limits import MAX_ID
-from mlops_mcp.tools.args import DatasetArg, TimeArg
+from mlops_mcp.tools.args import DatasetArg, EntityKeysArg, TimeArg
 from mlops_mcp.tools.context import caller, engine, progress_reporter
 
 ViewArg = Annotated[str, Field(min_length=1, max_length=64, description="feature view name, e.g. 'team_form'")]
@@ -31,15 +32,6 @@ FeatureRefs = Annotated[
         max_length=500,
         description="feature references 'view:feature' (or 'view:*' for all of a view's features), e.g. "
         "['team_form:pts_avg_5', 'injuries:*']",
-    ),
-]
-EntityKeys = Annotated[
-    list[Annotated[str, Field(max_length=1024)] | int | dict[str, Annotated[str, Field(max_length=1024)] | int]],
-    Field(
-        min_length=1,
-        max_length=1000,
-        description="up to 1,000 keys: plain values when the views have one key column (['BOS', 'LAL'], [4412]), "
-        "else objects ([{'team': 'BOS', 'season': 2024}]); text keys as strings, integer keys as integers",
     ),
 ]
 
@@ -61,7 +53,7 @@ def register_feature_view(
         Field(max_length=500, description="feature columns, optionally typed ('pts', 'injured:bool'; types int, float, bool, string); default: every other column"),
     ] = None,
     ttl: Annotated[
-        str | int | None,
+        Annotated[str, Field(max_length=40)] | Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None,
         Field(description="how old a row may be and still count, as a duration ('36h', '2d', '90m') or seconds; default: no limit"),
     ] = None,
     description: Annotated[str | None, Field(max_length=5000)] = None,
@@ -127,7 +119,7 @@ async def materialize_features(view: ViewArg, ctx: Context, end: TimeArg = None)
     return await anyio.to_thread.run_sync(work)
 
 
-def get_online_features(features: FeatureRefs, entity_keys: EntityKeys, ctx: Context) -> OnlineFeatures:
+def get_online_features(features: FeatureRefs, entity_keys: EntityKeysArg, ctx: Context) -> OnlineFeatures:
     """Read features for entity keys from the online store: per key and feature the value, its event
     time, its age and a status: PRESENT, NULL_VALUE (the newest row has no value), NOT_FOUND (no
     row for the key; materialize_features first?) or OUTSIDE_MAX_AGE (the newest row is older than

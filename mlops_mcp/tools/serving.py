@@ -6,7 +6,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from mlops_mcp.core.serving.results import PredictResult
-from mlops_mcp.tools.args import ModelRefArg
+from mlops_mcp.tools.args import KeyValueArg, ModelRefArg
 from mlops_mcp.tools.context import engine
 
 
@@ -28,7 +28,7 @@ def predict(
     ] = None,
     max_results: Annotated[int, Field(ge=0, le=10_000, description="rows to list in the result (all are logged)")] = 100,
     entity_keys: Annotated[
-        list[Annotated[str, Field(max_length=1024)] | int | dict[str, Annotated[str, Field(max_length=1024)] | int]] | None,
+        list[KeyValueArg | Annotated[dict[str, KeyValueArg], Field(max_length=4)]] | None,
         Field(
             min_length=1,
             max_length=1000,

@@ -126,9 +126,11 @@ def parse_keys(entity_keys: Any, keys: dict[str, str], argument: str = "entity_k
             raise InvalidInput(f"key {i}: {'; '.join(parts)}; the key columns are {listing(names)}", argument=argument)
         for name, kind in keys.items():
             value = item[name]
-            ok = isinstance(value, str) if kind == "string" else isinstance(value, int) and not isinstance(value, bool)
+            ok = isinstance(value, str) if kind == "string" else (
+                isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+            )
             if not ok:
-                shown = "text (a JSON string)" if kind == "string" else "an integer"
+                shown = "text (a JSON string)" if kind == "string" else "a 64-bit integer"
                 raise InvalidInput(f"key {i}: '{name}' is {kind}, so give {shown}; got {value!r}", argument=argument)
             if kind == "string" and len(value) > 1024:
                 raise InvalidInput(f"key {i}: '{name}' is longer than 1,024 characters", argument=argument)
