@@ -2,11 +2,12 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlops_mcp.core.config import Settings, mask_url
-from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.datasets import available_files, read_frame, resolve_path
 from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound
 from mlops_mcp.core.synthetic import generate_games
 
@@ -121,3 +122,73 @@ def test_working_directory_is_no_default_root_when_it_is_slash_or_home(tmp_path:
     monkeypatch.chdir(target)
     s = Settings(home=tmp_path / "h", _env_file=None)  # type: ignore[call-arg]
     assert s.data_roots == [tmp_path / "h" / "data"]
+
+
+# -- non-regular files and what path errors say (issue 12 points 4 and 10, issue 11) -------------
+def _within(seconds: float, fn: Any) -> Any:
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it blocks."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"blocked for more than {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def test_a_fifo_is_refused_before_it_is_opened(root: Path) -> None:
+    os.mkfifo(root / "pipe.csv")
+    with pytest.raises(InvalidInput, match=r"pipe\.csv' is a FIFO \(named pipe\), not a regular file"):
+        _within(5, lambda: resolve_path("pipe.csv", [root]))
+    # a file swapped for a FIFO after the check: the open itself refuses it without blocking
+    with pytest.raises(InvalidInput, match="FIFO"):
+        _within(5, lambda: read_frame(root / "pipe.csv"))
+    from mlops_mcp.core.feedback.labels import iter_dataset
+
+    with pytest.raises(InvalidInput, match="FIFO"):
+        _within(5, lambda: list(iter_dataset(root / "pipe.csv")))
+    assert "pipe.csv" not in available_files([root])
+
+
+def test_a_folder_named_like_a_file_is_a_clear_error(root: Path) -> None:
+    (root / "dir.csv").mkdir()
+    (root / "dir.csv" / "part-0.csv").write_text("x\n1\n")
+    with pytest.raises(InvalidInput, match=r"'dir.csv' is a folder, not a file.*e\.g\. 'dir.csv/part-0.csv'"):
+        resolve_path("dir.csv", [root])
+
+
+def test_not_found_lists_only_files_that_could_be_read(root: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("x\n1\n")
+    (root / "leak.csv").symlink_to(secret)
+    (root / "inside.csv").symlink_to(root / "sub" / "a.csv")
+    (root / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(NotFound) as err:
+        resolve_path("nope.csv", [root])
+    message = str(err.value)
+    assert "sub/a.csv" in message and "inside.csv" in message
+    assert "leak.csv" not in message and "dangling.csv" not in message
+
+
+def test_path_errors_name_the_setting_and_the_roots(root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "sales"
+    elsewhere.mkdir()
+    (elsewhere / "q1.csv").write_text("x\n1\n")
+    with pytest.raises(Forbidden) as err:
+        resolve_path(str(elsewhere / "q1.csv"), [root])
+    message = str(err.value)
+    assert f"The data roots are now {root.resolve()}" in message
+    assert f"MLOPS_DATA_ROOTS={root.resolve()}{os.pathsep}{elsewhere.resolve()}" in message
+    with pytest.raises(NotFound) as err:
+        resolve_path("q1.csv", [root])
+    assert "MLOPS_DATA_ROOTS" in str(err.value) and str(root.resolve()) in str(err.value)

@@ -101,11 +101,13 @@ async def test_explain_matches_shap_directly_and_is_additive(mc: Client, shared:
     exp = await mc.call_tool("explain_prediction", {"model": "nba-win", "prediction_id": served["prediction_id"], "top_k": 50, "plot": True})
     assert not exp.is_error, exp.content
     e = exp.structured_content
-    assert e["version"] == 1 and e["output_space"] in ("probability", "log_odds")
+    # probability space (it fell back to log-odds before: shap's background was not rounded to the
+    # float32 the trees compare, so the probability values failed the additivity check)
+    assert e["version"] == 1 and e["output_space"] == "probability" and e["background_rows"] == 100
+    assert e["grouping"] == "sum_of_one_hot_parts" and "rescales" in e["approximation"]
     total = e["base_value"] + sum(c["shap"] for c in e["contributions"]) + e["rest"]
     assert total == pytest.approx(e["output_value"], abs=1e-6)
-    expected_output = served["score"] if e["output_space"] == "probability" else np.log(served["score"] / (1 - served["score"]))
-    assert e["output_value"] == pytest.approx(expected_output, abs=1e-9)
+    assert e["output_value"] == pytest.approx(served["score"], abs=1e-9)
     assert e["probability"] == pytest.approx(served["score"], abs=1e-9)
     assert {c["feature"] for c in e["contributions"]} == set(rows[0])
     assert any(c.type == "image" for c in exp.content)
@@ -117,11 +119,9 @@ async def test_explain_matches_shap_directly_and_is_additive(mc: Client, shared:
 
     background = shared.ops.registry.reference(shared.ops.registry.version("nba-win", 1)).sample[loaded.schema.features]
     bg = pre.transform(coerce_features(background.sample(n=100, random_state=0), loaded.schema))
+    bg = bg.astype(np.float32).astype(np.float64)  # what sklearn's trees compare (shap rounds only x)
     x = pre.transform(coerce_features(pd.DataFrame([rows[0]])[loaded.schema.features], loaded.schema))
-    if e["output_space"] == "probability":
-        explainer = shap.TreeExplainer(est, data=bg, model_output="probability", feature_perturbation="interventional")
-    else:
-        explainer = shap.TreeExplainer(est)  # path-dependent, log-odds
+    explainer = shap.TreeExplainer(est, data=bg, model_output="probability", feature_perturbation="interventional")
     phi = np.asarray(explainer.shap_values(x))
     phi = phi[..., 1] if phi.ndim == 3 else phi
     grouped: dict[str, float] = {}
@@ -151,6 +151,7 @@ async def test_feature_importance_ranks_original_columns(mc: Client) -> None:
     imp = res.structured_content
     names = [i["feature"] for i in imp["importances"]]
     assert imp["n_rows"] == 300 and "home_team" in names and len(names) == 13
+    assert imp["grouping"] == "sum_of_one_hot_parts" and imp["explainer"] == "tree"
     values = [i["mean_abs_shap"] for i in imp["importances"]]
     assert values == sorted(values, reverse=True)
     assert set(names[:2]) == {"home_rating", "away_rating"}  # the strongest signal in the generator
@@ -258,7 +259,7 @@ async def test_drift_dataset_that_is_not_a_parquet_file(mc: Client, shared: Any)
     (folder / "a_folder.parquet").mkdir(exist_ok=True)
     (folder / "garbage.parquet").write_bytes(b"this is not parquet")
     text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/a_folder.parquet"}))
-    assert "dataset" in text and "'a_folder.parquet' is a directory" in text, text
+    assert "dataset" in text and "'nba/a_folder.parquet' is a folder, not a file" in text, text  # refused by resolve_path
     text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/garbage.parquet"}))
     assert "dataset" in text and "cannot read 'garbage.parquet' as Parquet" in text, text
     assert str(folder) not in text

@@ -1,4 +1,4 @@
-"""The explanation engine (core/explain.py) checked against shap run by hand and a hand-worked case.
+"""The explanation engine (core/explain/shap_engine.py) checked against shap run by hand and a hand-worked case.
 
 Each test rebuilds what the engine does independently: transform with the fitted preprocessor,
 call shap directly, sum one-hot parts back with ``feature_sources``, and compare.
@@ -12,13 +12,8 @@ import pandas as pd
 import pytest
 
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.core.explain.shap_engine import (
-    ExplainerCache,
-    explain_row,
-    global_importance,
-    importance_png,
-    waterfall_png,
-)
+from mlops_mcp.core.explain.plot import importance_png, waterfall_png
+from mlops_mcp.core.explain.shap_engine import ExplainerCache, explain_row, global_importance
 from mlops_mcp.core.models.encoding import FastEncoder
 from mlops_mcp.core.models.pipeline import build_pipeline, coerce_features, feature_sources, infer_schema
 from mlops_mcp.core.synthetic import FEATURES, generate_games
@@ -102,11 +97,14 @@ def test_gradient_boosting_row_matches_shap_direct(gbc, schema, X, background):
     exp = explain_row(gbc, schema, row, background, top_k=len(schema.features))
     assert exp.explainer == "tree"
     assert exp.output_space == "probability"
-    assert exp.approximation is None
+    # shap's probability-space interventional values rescale exact log-odds values: said, not hidden
+    assert exp.approximation is not None and "rescales" in exp.approximation
+    assert exp.grouping == "sum_of_one_hot_parts"  # tree values on one-hot parts, summed per column
     assert exp.explained_class == 1
 
     model = gbc.named_steps["model"]
     x_row, x_bg = _transform(gbc, schema, row), _transform(gbc, schema, background)
+    x_bg = x_bg.astype(np.float32).astype(np.float64)  # what sklearn's trees compare (shap rounds only x)
     direct = shap.TreeExplainer(
         model, data=x_bg, model_output="probability", feature_perturbation="interventional"
     )
@@ -146,7 +144,7 @@ def test_gradient_boosting_global_importance_matches_shap_direct(gbc, schema, X,
     sample = X.iloc[200:600]
     imp = global_importance(gbc, schema, sample, background)
     assert imp.explainer == "tree" and imp.output_space == "log_odds" and imp.n_rows == 400
-    assert imp.approximation is None
+    assert imp.approximation is None and imp.grouping == "sum_of_one_hot_parts"
     direct = shap.TreeExplainer(gbc.named_steps["model"])  # path-dependent, log-odds
     phi = np.asarray(direct.shap_values(_transform(gbc, schema, sample)))
     grouped = _regroup(gbc, schema, phi)
@@ -237,21 +235,6 @@ def test_multiclass_linear_explains_predicted_class(schema, X, three_way, backgr
     assert len(imp.importances) == len(schema.features)
 
 
-@pytest.mark.slow
-def test_multiclass_gradient_boosting_falls_back_to_permutation(schema, X, three_way, background):
-    """shap 0.51 refuses multiclass GradientBoostingClassifier: the engine explains it anyway."""
-    pipe = _fit("gradient_boosting", schema, X, three_way, n_estimators=10)
-    row = X.iloc[[9]]
-    exp = explain_row(pipe, schema, row, background)
-    predicted = pipe.predict(row)[0]
-    assert exp.explainer == "permutation" and exp.output_space == "probability"
-    assert "only supported for binary" in exp.explainer_detail
-    assert exp.explained_class == predicted
-    k = list(pipe.named_steps["model"].classes_).index(predicted)
-    assert exp.output_value == pytest.approx(float(pipe.predict_proba(row)[0, k]), abs=1e-12)
-    assert _additive(exp) < TOL
-
-
 def test_regression_is_raw(games, background):
     schema = infer_schema(games[list(FEATURES) + ["point_margin"]], "point_margin")
     X = games[schema.features]
@@ -278,6 +261,8 @@ def test_linear_hand_built_one_hot_regrouping():
     row = pd.DataFrame({"x": [7.5], "colour": ["green"]})
     exp = explain_row(pipe, schema, row, frame[schema.features])  # 300 rows: all used
     assert exp.explainer == "linear" and exp.output_space == "log_odds"
+    # linear SHAP is additive over parts, so the sum of the one-hot parts IS the grouped value
+    assert exp.grouping == "whole_columns" and exp.approximation is None
 
     model = pipe.named_steps["model"]
     scaler = pipe.named_steps["preprocess"].named_transformers_["num"].named_steps["scale"]
@@ -315,19 +300,43 @@ def test_linear_regression_is_raw(games, background):
 
 
 @pytest.mark.slow
-def test_unsupported_model_falls_back_to_permutation(schema, X, games, background):
+def test_unsupported_model_falls_back_to_permutation_and_matches_shap(schema, X, games, background, monkeypatch):
+    """KNN: shap has no exact explainer for it. The engine's permutation estimate (whole columns
+    masked, in numpy) equals shap.PermutationExplainer run directly on the same columns, background
+    and seed. (KNN is slow enough that a loaded machine would fit fewer than 10 permutations into
+    the 1 s row budget; the budget is lifted so both run shap's default 10.)"""
+    import shap
     from sklearn.neighbors import KNeighborsClassifier
 
+    from mlops_mcp.core.explain import shap_engine
+
+    monkeypatch.setattr(shap_engine, "PERMUTATION_ROW_BUDGET_S", float("inf"))
+
     pipe = build_pipeline("logistic_regression", "classification", schema)
-    pipe.set_params(model=KNeighborsClassifier(n_neighbors=25)).fit(X, games["home_win"])
+    pipe.set_params(model=KNeighborsClassifier(n_neighbors=25)).fit(X.iloc[:400], games["home_win"].iloc[:400])
     row = X.iloc[[8]]
     exp = explain_row(pipe, schema, row, background, top_k=len(schema.features))
     assert exp.explainer == "permutation" and exp.output_space == "probability"
+    assert exp.grouping == "whole_columns" and "permutation estimate" in exp.approximation
     assert "cannot explain KNeighborsClassifier" in exp.explainer_detail
     assert exp.output_value == pytest.approx(float(pipe.predict_proba(row)[0, 1]), abs=1e-12)
     # the permutation explainer's own additivity: base (mean over background) + values = output
     assert exp.base_value == pytest.approx(float(pipe.predict_proba(background)[:, 1].mean()), abs=1e-9)
     assert _additive(exp) < TOL
+
+    # shap directly: one column per original feature (categoricals as codes), the model behind it
+    encoder = FastEncoder(pipe, schema)
+    z_bg = encoder.encode(coerce_features(background, schema))
+    z_row = encoder.encode(coerce_features(row, schema))
+    model = pipe.named_steps["model"]
+    direct = shap.PermutationExplainer(
+        lambda z: model.predict_proba(encoder.transform(z))[:, 1], shap.maskers.Independent(z_bg, max_samples=100), seed=0
+    )(z_row, max_evals=10 * (2 * len(schema.features) + 1), silent=True)
+    got = {c.feature: c.shap for c in exp.contributions}
+    for feature, value in zip(schema.features, direct.values[0]):
+        assert got[feature] == pytest.approx(float(value), abs=1e-12)
+    assert exp.base_value == pytest.approx(float(np.asarray(direct.base_values).reshape(-1)[0]), abs=1e-12)
+
     imp = global_importance(pipe, schema, X.iloc[:4], background)
     assert imp.explainer == "permutation" and imp.n_rows == 4 and imp.output_space == "probability"
 
@@ -394,7 +403,7 @@ def test_cache_builds_once_under_concurrency(gbc, schema, X, background):
     def work(i: int) -> None:
         try:
             results.append(explain_row(gbc, schema, X.iloc[[i]], background, cache=cache, cache_key=("m", 1)))
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]

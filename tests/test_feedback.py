@@ -267,3 +267,57 @@ async def test_concurrent_writers_lose_nothing_postgres(postgres_url: str, tmp_p
         await _concurrent_writers(server)
     finally:
         server.ops.close()
+
+
+# -- the same guarantees on both stores (issue 12, point 7: PostgreSQL writes set-based) ----------
+def _scenario(store: Any, folder: Path) -> list[Any]:
+    """Streamed file with repeats across chunks, a second pass, another source, unknown ids, and a
+    bad value in the last chunk: every summary and the final table, for comparison across stores."""
+    from sqlalchemy import select
+
+    from mlops_mcp.core.store.tables import Feedback
+
+    times = [{"id": f"p{i:03d}", "created_at": utc(2031, 2, 1, i % 24), "output": i % 2, "score": 0.6} for i in range(40)]
+    insert_predictions(store, "stores", times)
+    ids = [t["id"] for t in times]
+    # p000 three times in different chunks (7 rows each), p001 twice in one chunk
+    file_ids = ids[:20] + ["p000", "p001", "p001", "ghost1"] + ids[20:30] + ["p000", "ghost2"]
+    actuals = [i % 2 for i in range(len(file_ids))]
+    pd.DataFrame({"prediction_id": file_ids, "actual": actuals}).to_csv(folder / "labels.csv", index=False)
+    out = [log_feedback(store, None, iter_dataset(folder / "labels.csv", chunk=7), source="files", form="dataset")]
+    out.append(log_feedback(store, None, iter_dataset(folder / "labels.csv", chunk=7), source="files", form="dataset"))
+    out.append(log_feedback(store, None, [(ids[:5], [1, 1, 1, 1, 1])], source="audit", form="items"))
+    pd.DataFrame({"prediction_id": ids[30:40], "actual": [0] * 9 + ["draw"]}).to_csv(folder / "bad.csv", index=False)
+    with pytest.raises(Exception, match="row 10 of the dataset.*'draw'.*nothing was written"):
+        log_feedback(store, None, iter_dataset(folder / "bad.csv", chunk=3), source="files", form="dataset")
+    out.append(log_feedback(store, None, [(ids[30:32], [1, 0])], source="files", form="items"))  # the store is usable
+    with store.read() as s:
+        rows = s.execute(
+            select(Feedback.prediction_id, Feedback.actual, Feedback.source, Feedback.is_current, Feedback.is_latest,
+                   Feedback.version, Feedback.output, Feedback.score, Feedback.predicted_at).order_by(Feedback.id)
+        ).all()
+    out.append([tuple(r) for r in rows])
+    return out
+
+
+@pytest.mark.postgres
+def test_postgres_keeps_the_sqlite_guarantees_label_for_label(postgres_url: str, tmp_path: Path) -> None:
+    from mlops_mcp.core.store import Store
+
+    sqlite = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    postgres = Store(postgres_url)
+    try:
+        expected = _scenario(sqlite, tmp_path)
+        got = _scenario(postgres, tmp_path)
+    finally:
+        sqlite.dispose()
+        postgres.dispose()
+    first, second, other, after_error, table = expected
+    assert first["logged"] == 34 and first["unknown"] == 2 and first["corrected"] == 4  # in-call repeats
+    assert second["logged"] == 34 and second["corrected"] == 34  # every label again: all corrections
+    assert other["corrected"] == 0 and after_error["logged"] == 2
+    latest = {r[0]: r for r in table if r[4]}
+    assert len(latest) == 32 and all(latest[p][2] == "audit" for p in ("p000", "p004"))
+    current_files = [r for r in table if r[3] and r[2] == "files"]
+    assert len(current_files) == 32 and len({r[0] for r in current_files}) == 32
+    assert got == expected

@@ -218,6 +218,9 @@ async def test_register_from_run_and_skops_and_refuse_pickle(mc: Client, shared:
     rows = recent_rows(shared, 2)
     served = await mc.call_tool("predict", {"model": "imported/1", "rows": rows})
     assert not served.is_error, served.content
+    # the version was loaded before its reference was attached: the served form must have it now
+    imported = shared.ops.registry.load(shared.ops.registry.version("imported", 1))
+    assert imported.reference_dir is not None and imported.encoder is not None
 
     import joblib
     import skops.io as sio
@@ -457,3 +460,122 @@ async def test_more_bad_input_found_in_review(mc: Client, shared: Any) -> None:
     assert "params" in tool_error_text(bad_params) and "max_depth" in tool_error_text(bad_params)
     dup = await mc.call_tool("train_model", {"model": "dup", "dataset": "nba/train.parquet", "target": "home_win", "features": ["pace", "pace"]})
     assert "named twice" in tool_error_text(dup)
+
+
+async def test_non_regular_files_are_refused_without_blocking(mc: Client, shared: Any) -> None:
+    """A FIFO (or a folder) inside a data root: every tool answers at once with a clear error."""
+    import os
+
+    root = shared.ops.settings.data_roots[0]
+    os.mkfifo(root / "pipe.parquet")
+    os.mkfifo(root / "pipe.skops")
+    folder = root / "fifo-model"
+    folder.mkdir()
+    os.mkfifo(folder / "MLmodel")
+    (root / "dir.csv").mkdir()
+    try:
+        calls = [
+            ("train_model", {"model": "fifo", "dataset": "pipe.parquet", "target": "home_win"}, "pipe.parquet' is a FIFO"),
+            ("register_model", {"model": "fifo", "source": "pipe.skops"}, "pipe.skops' is a FIFO"),
+            ("register_model", {"model": "fifo", "source": "fifo-model"}, "MLmodel' is a FIFO"),
+            ("log_feedback", {"dataset": "pipe.parquet"}, "pipe.parquet' is a FIFO"),
+            ("log_feedback", {"dataset": "dir.csv"}, "'dir.csv' is a folder, not a file"),
+            ("check_drift", {"model": "nba-win", "dataset": "pipe.parquet"}, "pipe.parquet' is a FIFO"),
+            ("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "dir.csv"}, "is a folder"),
+        ]
+        for tool, args, expected in calls:
+            with anyio.fail_after(20):
+                text = tool_error_text(await mc.call_tool(tool, args))
+            assert expected in text and "internal error" not in text, (tool, text)
+    finally:
+        for p in (root / "pipe.parquet", root / "pipe.skops", folder / "MLmodel"):
+            p.unlink()
+        folder.rmdir()
+        (root / "dir.csv").rmdir()
+
+
+async def test_lists_and_objects_are_refused_as_categorical_values(mc: Client, shared: Any) -> None:
+    rows = recent_rows(shared, 1)
+    before = prediction_count(shared, "nba-win")
+    for value, kind in ((["BOS", "LAL"], "a list"), ({"team": "BOS"}, "an object")):
+        for n in (1, 300):  # the single-row fast path and the DataFrame path
+            text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(rows[0], home_team=value)] * n}))
+            assert f"'home_team' is categorical but got {kind}" in text, text
+        text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(rows[0], home_team=value)}))
+        assert "categorical but got" in text
+    assert prediction_count(shared, "nba-win") == before  # nothing was logged
+    ok = await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(rows[0], home_team=17, away_team=True)]})
+    assert not ok.is_error, ok.content
+
+
+async def test_a_first_version_without_alias_becomes_champion(mc: Client, shared: Any) -> None:
+    """Issue 11: the plain name works after the first train_model/register_model without `alias`;
+    the move is in the history with its reason; later versions move the champion only by promotion."""
+    args = {"model": "first", "dataset": "nba/train.parquet", "target": "home_win", "exclude": EXCLUDE, "estimator": "logistic_regression"}
+    first = (await mc.call_tool("train_model", args)).structured_content
+    assert first["auto_champion"] is True
+    assert {k: v for k, v in first["alias"].items() if k != "reason"} == {
+        "model": "first", "alias": "champion", "from_version": None, "to_version": 1, "changed": True
+    }
+    served = await mc.call_tool("predict", {"model": "first", "rows": recent_rows(shared, 2)})
+    assert not served.is_error, served.content
+    assert {p["version"] for p in served.structured_content["predictions"]} == {1}
+    second = (await mc.call_tool("train_model", args)).structured_content
+    assert second["auto_champion"] is False and second["alias"] is None
+    history = (await mc.call_tool("get_model_history", {"model": "first"})).structured_content
+    assert history["aliases"] == {"champion": 1}
+    [event] = history["events"]
+    assert (event["kind"], event["from_version"], event["to_version"]) == ("set", None, 1)
+    assert "made champion automatically" in event["reason"] and "had no champion yet" in event["reason"]
+
+    # an explicit alias is honoured as given (no champion added)
+    explicit = (await mc.call_tool("train_model", {**args, "model": "first-explicit", "alias": "challenger"})).structured_content
+    assert explicit["auto_champion"] is False and shared.ops.registry.aliases("first-explicit") == {"challenger": 1}
+
+    # register_model too
+    mv = shared.ops.registry.version("nba-win", 2)
+    reg = (await mc.call_tool("register_model", {"model": "first-imported", "source": f"runs:/{mv.run_id}/model"})).structured_content
+    assert reg["auto_champion"] is True and reg["alias"]["to_version"] == 1
+    assert not (await mc.call_tool("predict", {"model": "first-imported", "rows": recent_rows(shared, 1)})).is_error
+
+    # a champion removed on purpose is not put back by the next version
+    shared.ops.registry.client.delete_registered_model_alias("first", "champion")
+    shared.ops.registry.history("first")  # the removal is noticed (observed)
+    third = (await mc.call_tool("train_model", args)).structured_content
+    assert third["auto_champion"] is False and "champion" not in shared.ops.registry.aliases("first")
+
+
+def test_only_one_of_concurrent_first_versions_becomes_champion(shared: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = shared.ops.registry
+    reg.ensure_model("first-race")
+    for _ in range(4):
+        reg.client.create_model_version("first-race", source=(shared.ops.settings.home / "nowhere").as_uri())
+    with ThreadPoolExecutor(4) as pool:
+        moves = list(pool.map(lambda v: reg.first_champion("first-race", v, "t", "test"), [1, 2, 3, 4]))
+    made = [m for m in moves if m is not None]
+    assert len(made) == 1 and reg.aliases("first-race") == {"champion": made[0]["to_version"]}
+    assert len(reg.alias_events("first-race", "champion")) == 1
+
+
+async def test_small_data_can_be_given_inline(mc: Client, shared: Any) -> None:
+    """Wherever a dataset is taken, a list of row objects works too (issue 11), up to a stated size."""
+    frame = pd.read_parquet(shared.ops.settings.data_roots[0] / "nba" / "train.parquet").head(400)
+    rows = json.loads(frame.drop(columns=["game_id", "game_date"]).to_json(orient="records"))
+    trained = await mc.call_tool("train_model", {"model": "inline", "dataset": rows, "target": "home_win",
+                                                 "exclude": ["season", "point_margin"], "estimator": "logistic_regression"})
+    assert not trained.is_error, trained.content
+    assert trained.structured_content["n_train"] + trained.structured_content["n_test"] == 400
+    labeled = rows[:150]
+    compared = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": labeled})
+    assert not compared.is_error and compared.structured_content["n_rows"] == 150
+    assert compared.structured_content["dataset"] == "150 inline rows"
+    ab = await mc.call_tool("run_ab_test", {"model": "nba-win", "variant_a": "1", "variant_b": "2", "dataset": labeled})
+    assert not ab.is_error and ab.structured_content["n"] == 150
+    imp = await mc.call_tool("get_feature_importance", {"model": "nba-win", "dataset": labeled[:50], "sample_size": 50})
+    assert not imp.is_error and imp.structured_content["n_rows"] == 50
+    too_many = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [{}] * 10_001})
+    assert "dataset" in tool_error_text(too_many) and "10000" in tool_error_text(too_many)
+    not_rows = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [1, 2]})
+    assert "dataset" in tool_error_text(not_rows)

@@ -144,7 +144,7 @@ async def test_rest_predict_route_with_auth_and_errors(home: Path) -> None:
             ok = await http.post("/v1/models/rest/predict", json={"rows": rows, "request_keys": list("abcde")}, headers=auth)
             assert ok.status_code == 200, ok.text
             body = ok.json()
-            assert body["model"] == "rest@champion" and len(body["predictions"]) == 5
+            assert body["model"] == "rest" and len(body["predictions"]) == 5
             assert {p["version"] for p in body["predictions"]} == {1} and all(len(p["prediction_id"]) == 32 for p in body["predictions"])
             pinned = await http.post("/v1/models/rest/predict", json={"rows": rows[:1], "version": 1}, headers=auth)
             assert pinned.status_code == 200 and pinned.json()["model"] == "rest/1"

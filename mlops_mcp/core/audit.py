@@ -20,7 +20,7 @@ class AuditRecord(Result):
     actor: str
     tool: str
     arguments: dict[str, Any] = Field(description="as called; long values replaced by a size marker")
-    outcome: str = Field(description="ok or error")
+    outcome: str = Field(description="ok, error or cancelled")
     error: str | None
     duration_ms: float
 

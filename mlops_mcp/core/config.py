@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     reference_sample_rows: int = Field(default=50_000, ge=100, description="Rows kept as a version's reference.")
     max_predict_rows: int = Field(default=10_000, ge=1, description="Largest batch `predict` accepts.")
     trust_pickle: bool = Field(default=False, description="Allow registering .pkl/.joblib models (runs code).")
+    # Bounds on the work one train_model call may ask for: the operator's, never the caller's.
+    max_n_estimators: int = Field(default=1000, ge=1, description="Largest n_estimators train_model accepts (random_forest, gradient_boosting).")
+    max_iter: int = Field(
+        default=10_000, ge=1,
+        description="Largest max_iter train_model accepts (logistic_regression, ridge; hist_gradient_boosting's number of trees).",
+    )
+    max_depth: int = Field(default=32, ge=1, description="Largest explicit max_depth of tree models (null, the library's 'until pure', stays allowed).")
+    max_train_jobs: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1,
+        description="Largest n_jobs train_model accepts (-1 counts as every CPU); default: the number of CPUs.",
+    )
+    max_train_seconds: float = Field(
+        default=3600.0, gt=0, description="A fit running longer is stopped and nothing is registered."
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Extra Host names accepted over HTTP ('*' turns the check off)."
     )

@@ -27,6 +27,7 @@ from mlops_mcp.core.results import DemoData, ServerInfo
 
 if TYPE_CHECKING:
     from mlops_mcp.core.audit import AuditLog
+    from mlops_mcp.core.datasets import DataSource
     from mlops_mcp.core.drift.results import DriftHistory, DriftReportDetail, DriftResult
     from mlops_mcp.core.experiments.readouts import (
         ABTestReadout,
@@ -231,13 +232,14 @@ class MLOps:
     ) -> None:
         """Write one mutating call to the audit log."""
         from mlops_mcp.core import audit
+        from mlops_mcp.core.errors import Cancelled
 
         audit.record(
             self.store,
             actor=actor,
             tool=tool,
             arguments=arguments,
-            outcome="ok" if error is None else "error",
+            outcome="ok" if error is None else ("cancelled" if isinstance(error, Cancelled) else "error"),
             error=None if error is None else str(error)[:2000],
             duration_ms=seconds * 1000,
         )
@@ -252,7 +254,7 @@ class MLOps:
         self,
         *,
         model: str,
-        dataset: str,
+        dataset: "DataSource",
         target: str,
         estimator: str = "gradient_boosting",
         params: dict[str, Any] | None = None,
@@ -265,8 +267,10 @@ class MLOps:
         task: str | None = None,
         actor: str = LIBRARY_ACTOR,
         progress: Progress | None = None,
+        cancel: "threading.Event | None" = None,
     ) -> "TrainResult":
-        """Fit, evaluate, log and register a version (see ``train_model``)."""
+        """Fit, evaluate, log and register a version (see ``train_model``). Setting ``cancel`` stops
+        the fit (it runs in a child process) and registers nothing."""
         from mlops_mcp.core.models.results import TrainResult
         from mlops_mcp.core.models.training import train
 
@@ -275,7 +279,7 @@ class MLOps:
             self.registry, self.settings.data_roots, model=model, dataset=dataset, target=target,
             estimator=estimator, params=params, test_size=test_size, description=description, alias=alias,
             features=features, exclude=exclude, categorical=categorical, task=task, actor=actor,
-            reference_rows=self.settings.reference_sample_rows, **extra,
+            reference_rows=self.settings.reference_sample_rows, cancel=cancel, **extra,
         )
         return TrainResult.model_validate(data)
 
@@ -285,7 +289,7 @@ class MLOps:
         model: str,
         source: str,
         description: str | None = None,
-        reference_dataset: str | None = None,
+        reference_dataset: "DataSource | None" = None,
         alias: str | None = None,
         tags: dict[str, str] | None = None,
         actor: str = LIBRARY_ACTOR,
@@ -362,7 +366,7 @@ class MLOps:
         return history(self.registry, model, limit)
 
     def compare_versions(
-        self, model: str, version_a: int, version_b: int, dataset: str | None = None, target: str | None = None
+        self, model: str, version_a: int, version_b: int, dataset: "DataSource | None" = None, target: str | None = None
     ) -> "Comparison":
         from mlops_mcp.core.models.catalog import compare_versions
 
@@ -413,6 +417,7 @@ class MLOps:
                 "batch": BatchSummary.model_validate(summarize(batch)),
                 "predictions": listed,
                 "truncated": len(listed) < len(batch.rows),
+                "warnings": batch.warnings,
                 "features": features,
             }
         )
@@ -577,7 +582,7 @@ class MLOps:
         )
         result = Explanation.build(exp, **context)
         if plot:
-            from mlops_mcp.core.explain.shap_engine import waterfall_png
+            from mlops_mcp.core.explain.plot import waterfall_png
             from mlops_mcp.core.stack import ensure
 
             ensure("plot")
@@ -586,7 +591,7 @@ class MLOps:
         return result
 
     def feature_importance(
-        self, model: str, dataset: str | None = None, sample_size: int = 1000, plot: bool = False
+        self, model: str, dataset: "DataSource | None" = None, sample_size: int = 1000, plot: bool = False
     ) -> "FeatureImportance":
         """Mean |SHAP| per input column over the reference profile or ``dataset``."""
         from mlops_mcp.core.explain.results import FeatureImportance
@@ -597,7 +602,7 @@ class MLOps:
         )
         result = FeatureImportance.build(imp, **context)
         if plot:
-            from mlops_mcp.core.explain.shap_engine import importance_png
+            from mlops_mcp.core.explain.plot import importance_png
             from mlops_mcp.core.stack import ensure
 
             ensure("plot")
@@ -662,7 +667,7 @@ class MLOps:
     def run_ab_test(
         self,
         model: str,
-        dataset: str,
+        dataset: "DataSource",
         variant_a: str = "champion",
         variant_b: str = "challenger",
         target: str | None = None,

@@ -49,6 +49,12 @@ class Forbidden(MLOpsError, PermissionError):
     kind = "forbidden"
 
 
+class Cancelled(MLOpsError):
+    """The caller cancelled the work (e.g. the MCP request); it was stopped and nothing was kept."""
+
+    kind = "cancelled"
+
+
 def listing(items: Iterable[object], limit: int = 20) -> str:
     """Render what exists for an error message: 'a, b, c' with a count when it is long."""
     items = [str(i) for i in items]
@@ -56,3 +62,4 @@ def listing(items: Iterable[object], limit: int = 20) -> str:
         return "(none)"
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+

@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="run the end-to-end demo against a fresh home, printing each call")
-    demo.add_argument("--home", help="home folder to use (default: a new temporary folder)")
+    demo.add_argument(
+        "--home", help="home folder to run in and keep afterwards (default ./mlops-demo; a later run starts it afresh)"
+    )
     demo.add_argument("--quick", action="store_true", help="smaller data, fewer steps (used by the tests)")
 
     db = sub.add_parser("db", help="store maintenance")

@@ -1,12 +1,16 @@
 """``mlops-mcp demo``: a newcomer's first run. A fresh home, the server started as a subprocess
-over stdio, and a real MCP client session driving it step by step, printing each call and a
-readable summary of its result. It grows with every capability the server gains."""
+over stdio, and a real MCP client session driving it step by step, printing each call and the
+text the server answers with (what a person, or a host that shows only text, reads). It grows
+with every capability the server gains.
+
+The home is kept afterwards (default ``./mlops-demo``), so ``mlflow ui`` and a host can be pointed
+at what the demo made; a later run starts it afresh, but only deletes a folder the demo made.
+"""
 
 import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +19,8 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
+from mlops_mcp.core.synthetic import EXCLUDE as DEMO_EXCLUDE
+
 
 @dataclass
 class Step:
@@ -22,11 +28,13 @@ class Step:
     tool: str
     arguments: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] = field(default_factory=dict)
     expect_error: bool = False
-    show: Callable[[dict[str, Any]], Any] | None = None  # what of the result to print
+    show: Callable[[dict[str, Any]], Any] | None = None  # extra structured detail to print after the text
     keep: str | None = None  # remember the structured result under this name for later steps
 
 
-EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
+EXCLUDE = list(DEMO_EXCLUDE)
+DEFAULT_HOME = "mlops-demo"
+MARKER = ".mlops-demo"  # a home holding this file was made by the demo and may be started afresh
 
 
 def _pick(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -114,79 +122,55 @@ def _steps(quick: bool) -> list[Step]:
     games = 300 if quick else 1230
     train = {"model": "nba-win", "dataset": "nba/train.parquet", "target": "home_win", "exclude": EXCLUDE}
     return [
-        Step("What is this server?", "get_server_info", show=_pick("version", "store_backend", "tracking_uri", "data_roots")),
+        Step("What is this server?", "get_server_info"),
         Step(
             "Make a season-by-season NBA dataset with a rule change in 2024 (more threes, faster pace)",
             "generate_demo_data",
             {"seasons": 4, "games_per_season": games, "rule_change_season": 2024},
-            show=_pick("files", "rows", "seasons", "rule_change_season"),
         ),
         Step("Train version 1 (gradient boosting) on the seasons before the change; make it champion", "train_model",
-             {**train, "alias": "champion", "description": "GBM on 2021-2023"},
-             show=_pick("model", "version", "task", "metrics", "register_seconds", "warnings")),
+             {**train, "alias": "champion", "description": "GBM on 2021-2023"}),
         Step("Train version 2 (logistic regression) as the challenger", "train_model",
-             {**train, "estimator": "logistic_regression", "alias": "challenger"},
-             show=_pick("model", "version", "metrics", "alias")),
+             {**train, "estimator": "logistic_regression", "alias": "challenger"}),
         Step("Compare both on the 2024 season", "compare_model_versions",
-             {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "nba/recent.parquet"},
-             show=_pick("dataset_metrics", "n_rows")),
+             {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "nba/recent.parquet"}),
         Step("Promote version 2 without confirming: a dry run, nothing changes", "set_model_alias",
-             {"model": "nba-win", "alias": "champion", "version": 2}, show=_pick("changed", "message")),
+             {"model": "nba-win", "alias": "champion", "version": 2}),
         Step("Promote version 2, confirmed", "set_model_alias",
-             {"model": "nba-win", "alias": "champion", "version": 2, "reason": "better on 2024", "confirm": True},
-             show=_pick("from_version", "to_version", "message")),
-        Step("Predict 50 games of 2024 with the champion (every prediction is logged)", "predict", _predict_args(50),
-             show=_show_predictions, keep="batch1"),
-        Step("Roll the champion back", "rollback_model", {"model": "nba-win", "reason": "demo rollback", "confirm": True},
-             show=_pick("from_version", "to_version", "message")),
-        Step("Predict 150 more games: version 1 answers again", "predict", _predict_args(150, 50),
-             show=_show_predictions, keep="batch2"),
+             {"model": "nba-win", "alias": "champion", "version": 2, "reason": "better on 2024", "confirm": True}),
+        Step("Predict 50 games of 2024 with the champion (every prediction is logged)", "predict", _predict_args(50), keep="batch1"),
+        Step("Roll the champion back", "rollback_model", {"model": "nba-win", "reason": "demo rollback", "confirm": True}),
+        Step("Predict 150 more games: version 1 answers again", "predict", _predict_args(150, 50), keep="batch2"),
         Step("Why did it say that? Explain the first logged prediction (by the version that made it)", "explain_prediction",
-             lambda s: {"model": "nba-win", "prediction_id": s["batch1"]["predictions"][0]["prediction_id"], "top_k": 5},
-             show=_show_explanation),
+             lambda s: {"model": "nba-win", "prediction_id": s["batch1"]["predictions"][0]["prediction_id"], "top_k": 5}),
         Step("What matters overall? (mean |SHAP| over 1,000 reference rows)", "get_feature_importance",
-             {"model": "nba-win", "sample_size": 1000},
-             show=lambda r: {"space": r["output_space"], "top": [f"{i['feature']}: {i['mean_abs_shap']:.4f}" for i in r["importances"][:6]]}),
+             {"model": "nba-win", "sample_size": 1000}),
         Step("Is the champion drifting since the rule change? (its reference vs 2024 games)", "check_drift",
-             {"model": "nba-win", "dataset": "nba/recent.parquet"}, show=_show_drift),
+             {"model": "nba-win", "dataset": "nba/recent.parquet"}),
         Step("The same question on live traffic: the inputs of the predictions just logged", "check_drift",
-             {"model": "nba-win"}, show=_show_drift),
-        Step("Drift history", "get_drift_history", {"model": "nba-win"},
-             show=lambda r: [f"#{h['report_id']} {h['current_source'][:40]}: drift={h['drift_detected']} {h['drifted_columns']}" for h in r["reports"]]),
+             {"model": "nba-win"}),
+        Step("Drift history", "get_drift_history", {"model": "nba-win"}),
         Step("Box scores arrive: log the true outcome of the 200 predicted games", "log_feedback",
-             _feedback_args(("batch1", 0), ("batch2", 50)),
-             show=_pick("logged", "corrected", "unknown")),
+             _feedback_args(("batch1", 0), ("batch2", 50))),
         Step("How is it really doing? Live accuracy against its training baseline", "get_model_performance",
-             {"model": "nba-win", "window": "1d"}, show=_show_performance),
+             {"model": "nba-win", "window": "1d"}),
         Step("Is the challenger really better? Offline paired test on the 2024 season", "run_ab_test",
-             {"model": "nba-win", "variant_a": "champion", "variant_b": "challenger", "dataset": "nba/recent.parquet"},
-             show=lambda r: {"metric": r["metric"], "a": r["variant_a"], "b": r["variant_b"], "diff": r["diff"],
-                             "ci": [r["ci_low"], r["ci_high"]], "p_value": r["p_value"], "test": r["test"],
-                             "verdict": r["verdict_text"], "reason": r["reason"]}),
+             {"model": "nba-win", "variant_a": "champion", "variant_b": "challenger", "dataset": "nba/recent.parquet"}),
         Step("Start a live A/B test: plain 'nba-win' requests split 50/50 by request key", "start_ab_test",
-             {"model": "nba-win", "traffic_split": 0.5}, keep="ab",
-             show=lambda r: {k: r.get(k) for k in ("experiment_id", "variant_a", "version_a", "variant_b", "version_b", "traffic_split", "metric")}),
-        Step("Live traffic: 300 games", "predict", _predict_args(300), keep="ab_batch",
-             show=lambda r: {"versions": r["versions"], "arms": {v: sum(1 for p in r["predictions"] if p["variant"] == v) for v in ("a", "b")}}),
-        Step("Their outcomes arrive", "log_feedback", _feedback_args(("ab_batch", 0)), show=_pick("logged", "unknown")),
+             {"model": "nba-win", "traffic_split": 0.5}, keep="ab"),
+        Step("Live traffic: 300 games", "predict", _predict_args(300), keep="ab_batch"),
+        Step("Their outcomes arrive", "log_feedback", _feedback_args(("ab_batch", 0))),
         Step("Read the test: effect, classic and always-valid p-values, sample ratio, power", "get_ab_test",
-             lambda s: {"experiment_id": s["ab"]["experiment_id"]},
-             show=lambda r: {"arm_a": r["arm_a"], "arm_b": r["arm_b"], "effect": r["effect"], "p_value": r["p_value"],
-                             "always_valid_p_value": r["always_valid_p_value"], "srm_mismatch": r["srm"]["mismatch"],
-                             "recommendation": r["recommendation"], "reasons": r["reasons"]}),
-        Step("Conclude it (confirmed; the champion is promoted only on a clear winner)", "conclude_ab_test",
-             lambda s: {"experiment_id": s["ab"]["experiment_id"], "reason": "demo", "confirm": True},
-             show=_pick("concluded", "recommendation", "promoted", "message")),
+             lambda s: {"experiment_id": s["ab"]["experiment_id"]}),
+        Step("Stop it here (the demo has too little traffic for a winner; a champion moves only on a clear one)",
+             "conclude_ab_test",
+             lambda s: {"experiment_id": s["ab"]["experiment_id"], "reason": "demo", "confirm": True}),
         Step("Shadow the challenger: it scores live traffic, its answers are logged, never returned", "start_shadow",
-             {"model": "nba-win", "variant": "challenger"}, show=_pick("experiment_id", "shadow_version", "sample_rate")),
-        Step("Live traffic: 100 games (the champion answers)", "predict", _predict_args(100, 100), show=_show_predictions),
-        Step("Shadow report: agreement, differences, latency, errors", "get_shadow_report", {"model": "nba-win"},
-             show=lambda r: {k: r.get(k) for k in ("mirrored", "compared", "shadow_errors", "agreement_rate", "agreement_ci_low",
-                                                    "agreement_ci_high", "latency_primary_p50_ms", "latency_shadow_p50_ms", "n_labeled",
-                                                    "metric_primary", "metric_shadow")}),
-        Step("Stop the shadow", "stop_shadow", {"model": "nba-win"}, show=_pick("status", "shadow_version")),
-        Step("The alias history that makes rollback possible", "get_model_history", {"model": "nba-win"},
-             show=lambda r: [f"{e['alias']}: {e['from_version']} -> {e['to_version']} ({e['kind']}, {e['reason']})" for e in r["events"]]),
+             {"model": "nba-win", "variant": "challenger"}),
+        Step("Live traffic: 100 games (the champion answers)", "predict", _predict_args(100, 100)),
+        Step("Shadow report: agreement, differences, latency, errors", "get_shadow_report", {"model": "nba-win"}),
+        Step("Stop the shadow", "stop_shadow", {"model": "nba-win"}),
+        Step("The alias history that makes rollback possible", "get_model_history", {"model": "nba-win"}),
         Step("Bad input gets a clear error naming the argument, and the server keeps running", "predict",
              {"model": "nba-win", "rows": [{"pace": 101.0}]}, expect_error=True),
         Step("Unknown models are named with what exists", "get_model", {"model": "nba-loss"}, expect_error=True),
@@ -237,26 +221,46 @@ async def _drive(home: str, quick: bool) -> int:
             data = result.structured_content or {}
             if step.keep:
                 state[step.keep] = data
-            shown = step.show(data) if step.show else data
-            print(f"    <- ok ({ms:.0f} ms)")
-            print("       " + _fmt(shown).replace("\n", "\n       ") + "\n")
+            text = "\n".join(getattr(c, "text", "") for c in result.content if getattr(c, "type", "") == "text")
+            images = sum(1 for c in result.content if getattr(c, "type", "") == "image")
+            print(f"    <- ok ({ms:.0f} ms)" + (f", with {images} PNG chart(s)" if images else ""))
+            print("       " + text.replace("\n", "\n       "))
+            if step.show:
+                print("       " + _fmt(step.show(data)).replace("\n", "\n       "))
+            print()
         audit = await client.read_resource("mlops://audit")
         entries = json.loads(audit.contents[0].text)["entries"]  # type: ignore[union-attr]
-        print(f"The audit log (mlops://audit) recorded {len(entries)} mutating calls:")
-        for e in entries[:10]:
-            print(f"    {e['at'][:19]}  {e['tool']:<22} {e['outcome']:<6} by {e['actor']}")
+        shown = entries[:12]
+        print(f"The audit log (mlops://audit) recorded {len(entries)} mutating calls; the newest {len(shown)}:")
+        for e in shown:
+            print(f"    {e['at'][:19].replace('T', ' ')} UTC  {e['tool']:<22} {e['outcome']:<6} {e['duration_ms']:>8.1f} ms  by {e['actor']}")
     return failures
 
 
+def prepare_home(home: str | None) -> str:
+    """The demo's home, empty: ``home`` or ``./mlops-demo``. A folder the demo made before (it holds
+    the marker file) is started afresh; any other non-empty folder is refused, never deleted."""
+    path = os.path.abspath(home or DEFAULT_HOME)
+    if os.path.isdir(path) and os.listdir(path):
+        if not os.path.exists(os.path.join(path, MARKER)):
+            raise SystemExit(
+                f"mlops-mcp demo: {path} exists and was not made by the demo; give an empty or new folder with --home"
+            )
+        shutil.rmtree(path)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, MARKER), "w") as fh:
+        fh.write("made by `mlops-mcp demo`; the next demo run deletes and remakes this folder\n")
+    return path
+
+
 def run_demo(home: str | None = None, quick: bool = False) -> int:
-    keep = home is not None
-    home = os.path.abspath(home) if home else tempfile.mkdtemp(prefix="mlops-demo-")
-    os.makedirs(home, exist_ok=True)
+    home = prepare_home(home)
     print(f"mlops-mcp demo: home {home}\n")
     failures = anyio.run(_drive, home, quick)
     print(f"\nDemo finished: {'all steps as expected' if not failures else f'{failures} step(s) failed'}.")
-    if keep:
-        print(f"Everything it made is in {home}; `mlflow ui --backend-store-uri sqlite:///{home}/mlflow.db` shows it.")
-    else:
-        shutil.rmtree(home, ignore_errors=True)
+    print(
+        f"Everything it made is kept in {home}. See it in the MLflow UI:\n"
+        f"    mlflow ui --backend-store-uri sqlite:///{home}/mlflow.db\n"
+        f"or point a host at it: MLOPS_HOME={home} mlops-mcp serve"
+    )
     return 1 if failures else 0

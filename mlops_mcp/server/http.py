@@ -307,7 +307,9 @@ def add_routes(mcp: MCPServer) -> None:
         except Exception:
             log.exception("REST predict failed for %s", ref)
             return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
-        answer: dict[str, Any] = {"model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows}
+        answer: dict[str, Any] = {
+            "model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows, "warnings": batch.warnings,
+        }
         if features is not None:
             answer["features"] = features.model_dump(mode="json")
         return JSONResponse(answer)

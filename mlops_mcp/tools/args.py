@@ -26,20 +26,13 @@ AliasArg = Annotated[
     str, Field(description="alias, e.g. 'champion', 'challenger', 'shadow'", min_length=1, max_length=64)
 ]
 VersionArg = Annotated[int, Field(ge=1, le=MAX_ID, description="version number, e.g. 3")]
+#: a path inside the data roots, or the rows themselves for small data
 DatasetArg = Annotated[
-    str,
+    Annotated[str, Field(min_length=1, max_length=1024)]
+    | Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_INLINE_ROWS)],
     Field(
-        min_length=1,
-        max_length=1024,
-        description="CSV or Parquet path relative to a data root (see get_server_info), e.g. 'nba/train.parquet'",
-    ),
-]
-InlineRows = Annotated[
-    list[dict[str, Any]],
-    Field(
-        min_length=1,
-        max_length=MAX_INLINE_ROWS,
-        description=f"inline data instead of a file: up to {MAX_INLINE_ROWS:,} objects, one per row",
+        description="a CSV or Parquet path relative to a data root (see get_server_info), e.g. 'nba/train.parquet'; "
+        f"or, for small data, the rows inline: a list of up to {MAX_INLINE_ROWS:,} objects (column: value)"
     ),
 ]
 ReasonArg = Annotated[str | None, Field(max_length=1000, description="why; kept in the history")]

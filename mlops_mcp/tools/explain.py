@@ -6,7 +6,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from mlops_mcp.core.explain.results import Explanation, FeatureImportance
-from mlops_mcp.tools.args import ModelRefArg, PlotArg
+from mlops_mcp.tools.args import DatasetArg, ModelRefArg, PlotArg
 from mlops_mcp.tools.context import engine
 
 
@@ -28,8 +28,10 @@ def explain_prediction(
     and the inputs it saw are used, even if the champion has moved since. Returns the prediction,
     the base value (average output over the reference rows), the output space (probability,
     log_odds or raw: stated), and the top_k contributions per ORIGINAL input column, each with the
-    row's value, plus the sum of the rest: base_value + contributions + rest = output_value. The
-    explainer used (and any approximation) is stated. `plot=true` adds a waterfall PNG.
+    row's value, plus the sum of the rest: base_value + contributions + rest = output_value.
+    Explainer: exact TreeSHAP for tree ensembles, linear for linear models, permutation over the raw
+    columns for any other model (a notebook's estimator or pipeline, a pyfunc); the one used, any
+    approximation and how categorical columns are grouped are stated. `plot=true` adds a waterfall PNG.
     Example: explain_prediction(model="nba-win", prediction_id="9f2c...", plot=true).
     """
     return engine(ctx).explain(model, row=row, prediction_id=prediction_id, top_k=top_k, plot=plot)
@@ -39,7 +41,7 @@ def get_feature_importance(
     model: ModelRefArg,
     ctx: Context,
     dataset: Annotated[
-        str | None, Field(max_length=1024, description="rows to explain (default: the version's reference profile)")
+        DatasetArg | None, Field(description="rows to explain, a path or inline rows (default: the version's reference profile)")
     ] = None,
     sample_size: Annotated[int, Field(ge=10, le=20_000, description="rows sampled for the estimate")] = 1000,
     plot: PlotArg = False,

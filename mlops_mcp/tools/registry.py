@@ -5,6 +5,7 @@ tracking URI shows every run, version and alias these tools create.
 """
 
 import functools
+import threading
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -58,19 +59,27 @@ async def train_model(
     classification; else regression) unless `task` is given. Metrics on the held-out split:
     accuracy, f1, roc_auc, log_loss (classification) or rmse, mae, r2 (regression). The version
     keeps a reference profile (a sample of the training rows and the schema) for drift checks and
-    explanations. A model's first version becomes its champion; `alias` points another alias (e.g.
-    'challenger') at the new version without asking; to move an existing champion, compare first
-    and use set_model_alias.
+    explanations. Date columns are left out of the features (the warnings say how to derive parts
+    from them) and kept for drift. A model's first version becomes its champion; `alias` points
+    another alias (e.g. 'challenger') at the new version without asking; to move an existing
+    champion, compare first and use set_model_alias. Hyper-parameters are capped by the server
+    (n_estimators, max_iter, max_depth, n_jobs; the error names the setting); cancelling the call
+    stops the fit and registers nothing.
     Example: train_model(model="nba-win", dataset="nba/train.parquet", target="home_win",
     exclude=["game_id", "game_date", "season", "point_margin"], alias="challenger").
     """
     ops = engine(ctx)
+    cancel = threading.Event()  # set when this request is cancelled: the fit is killed, nothing registered
     work = functools.partial(
         ops.train, model=model, dataset=dataset, target=target, estimator=estimator, params=params,
         test_size=test_size, description=description, alias=alias, features=features, exclude=exclude,
-        categorical=categorical, task=task, actor=caller(ctx), progress=progress_reporter(ctx),
+        categorical=categorical, task=task, actor=caller(ctx), progress=progress_reporter(ctx), cancel=cancel,
     )
-    return await anyio.to_thread.run_sync(work)
+    try:
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        cancel.set()
+        raise
 
 
 def register_model(
@@ -85,8 +94,8 @@ def register_model(
     ctx: Context,
     description: Annotated[str | None, Field(max_length=2000)] = None,
     reference_dataset: Annotated[
-        str | None,
-        Field(max_length=1024, description="CSV/Parquet in a data root with the model's input columns: the drift and explanation baseline"),
+        DatasetArg | None,
+        Field(description="data with the model's input columns (a path in a data root, or inline rows): the drift and explanation baseline"),
     ] = None,
     alias: Annotated[str | None, Field(max_length=64, description="point this alias at the new version")] = None,
     tags: Annotated[
@@ -219,9 +228,7 @@ def compare_model_versions(
     version_a: VersionArg,
     version_b: VersionArg,
     ctx: Context,
-    dataset: Annotated[
-        str | None, Field(max_length=1024, description="labeled CSV/Parquet in a data root: evaluate both on it now")
-    ] = None,
+    dataset: Annotated[DatasetArg | None, Field(description="labeled data (a path in a data root, or inline rows): evaluate both on it now")] = None,
     target: Annotated[
         str | None, Field(max_length=256, description="label column in `dataset` (default: the versions' training target)")
     ] = None,

@@ -174,9 +174,15 @@ def bind(spec: ToolSpec, audit: Callable[..., None]) -> Callable[..., Any]:
             except Exception as exc:
                 error = exc
                 raise to_tool_error(exc, name) from exc
+            except BaseException:  # cancelled by the client: recorded as such, then re-raised
+                from mlops_mcp.core.errors import Cancelled
+
+                error = Cancelled("the client cancelled the call")
+                raise
             finally:
-                if spec.audited:  # the store is blocking I/O: keep it off the event loop
-                    await anyio.to_thread.run_sync(functools.partial(finish, ctx, args, kwargs, started, error))
+                if spec.audited:  # blocking I/O off the event loop; shielded: a cancelled call is audited too
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(functools.partial(finish, ctx, args, kwargs, started, error))
 
         return async_tool
 

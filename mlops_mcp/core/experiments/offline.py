@@ -20,6 +20,7 @@ from mlops_mcp.core.errors import InvalidInput, listing
 from .common import resolve_pair
 
 if TYPE_CHECKING:
+    from mlops_mcp.core.datasets import DataSource
     from mlops_mcp.core.models.registry import LoadedModel, Registry
 
 MAX_ROWS = 1_000_000
@@ -112,12 +113,12 @@ def run(
     model: str,
     variant_a: str,
     variant_b: str,
-    dataset: str,
+    dataset: "DataSource",
     target: str | None = None,
     metric: str | None = None,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
-    from mlops_mcp.core.datasets import read_frame, resolve_path
+    from mlops_mcp.core.datasets import load_dataset
     from mlops_mcp.core.models.pipeline import coerce_features
     from mlops_mcp.core.models.registry import TAG_TARGET
 
@@ -136,26 +137,26 @@ def run(
     if name in ("roc_auc", "log_loss") and not has_proba:
         raise InvalidInput(f"{name} needs class probabilities from both versions; use accuracy or f1", argument="metric")
 
-    path = resolve_path(dataset, roots)
+    data = load_dataset(dataset, roots)
     mv_tags = registry.version(model, version_a).tags or {}
     label = target or mv_tags.get(TAG_TARGET) or a.schema.target
     if not label:
         raise InvalidInput("the versions do not record their target column; pass target", argument="target")
-    frame = read_frame(path)
+    frame = data.frame
     if label not in frame.columns:
         argument = "target" if target else "dataset"
         hint = "" if target else " (the target the versions were trained on); pass target if it has another name"
         raise InvalidInput(
-            f"'{path.name}' has no column '{label}'{hint}; a labeled dataset is needed. Columns: {listing(frame.columns, 40)}",
+            f"'{data.name}' has no column '{label}'{hint}; a labeled dataset is needed. Columns: {listing(frame.columns, 40)}",
             argument=argument,
         )
     missing = [c for c in a.schema.features if c not in frame.columns]
     if missing:
-        raise InvalidInput(f"'{path.name}' lacks input columns the versions need: {listing(missing)}", argument="dataset")
+        raise InvalidInput(f"'{data.name}' lacks input columns the versions need: {listing(missing)}", argument="dataset")
     n_read = len(frame)
     frame = frame[frame[label].notna()]
     if len(frame) < 2:
-        raise InvalidInput(f"'{path.name}' has {len(frame)} rows with a value in '{label}'; need at least 2", argument="dataset")
+        raise InvalidInput(f"'{data.name}' has {len(frame)} rows with a value in '{label}'; need at least 2", argument="dataset")
     n_unlabeled = n_read - len(frame)
     if len(frame) > MAX_ROWS:
         frame = frame.sample(MAX_ROWS, random_state=0)
@@ -188,7 +189,7 @@ def run(
         "model": model,
         "variant_a": {"variant": str(variant_a), "version": version_a, "metric": d["metric_a"]},
         "variant_b": {"variant": str(variant_b), "version": version_b, "metric": d["metric_b"]},
-        "dataset": dataset,
+        "dataset": data.name,
         "target": label,
         "n": d["n"],
         "rows_without_label": n_unlabeled,

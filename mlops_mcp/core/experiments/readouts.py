@@ -71,8 +71,8 @@ class OfflineABResult(Result):
         ci = "" if self.ci_low is None else f" [{self.ci_low:+.4g}, {self.ci_high:+.4g}]"
         return (
             f"{self.metric} on {self.dataset} ({self.n:,} rows): {a.variant} (v{a.version}) {a.metric:.4g} vs "
-            f"{b.variant} (v{b.version}) {b.metric:.4g}; b - a = {self.diff:+.4g}{ci}; {self.test} p = {self.p_value:.3g}. "
-            f"Verdict: {self.verdict_text}. {self.reason}"
+            f"{b.variant} (v{b.version}) {b.metric:.4g}; b - a = {self.diff:+.4g}{ci}; {self.test} p = {self.p_value:.3g}.\n"
+            f"Verdict: {self.reason}"
         )
 
 
@@ -180,7 +180,8 @@ class ABTestReadout(ABTestInfo):
             f"{fmt(b.metric)} ({b.n_labeled:,}/{b.n_assigned:,} labeled).",
             f"b - a = {fmt(self.effect.diff)}; always-valid p = {fmt(self.always_valid_p_value)} (the one that decides); "
             f"classic p = {fmt(self.p_value)} (one planned look only).",
-            f"Recommendation: {self.recommendation}. " + " ".join(self.reasons[:3]),
+            f"Recommendation: {self.recommendation}.",
+            *[f"- {r}" for r in self.reasons[:4]],
         ]
         if self.srm.mismatch:
             lines.append(f"Sample-ratio mismatch: {self.srm.reason}")
@@ -218,8 +219,13 @@ class ShadowInfo(Result):
     ended_at: datetime | None
 
     def describe(self) -> str:
+        if self.status != "running":
+            return (
+                f"Shadow {self.experiment_id} of '{self.model}' stopped: version {self.shadow_version} ({self.variant}) "
+                f"no longer scores live requests; its logged answers stay (get_shadow_report)."
+            )
         return (
-            f"Shadow {self.experiment_id} of '{self.model}' ({self.status}): version {self.shadow_version} "
+            f"Shadow {self.experiment_id} of '{self.model}' (running): version {self.shadow_version} "
             f"({self.variant}) scores {self.sample_rate:.0%} of live requests."
         )
 

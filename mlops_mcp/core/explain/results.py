@@ -22,7 +22,9 @@ class Explanation(Result):
     prediction: Scalar = Field(description="what the model predicts: class label or value")
     probability: float | None = Field(description="P(explained_class) for classifiers")
     explained_class: Scalar | None
-    output_space: str = Field(description="probability, log_odds or raw: the units of base_value, shap and output_value")
+    output_space: str = Field(
+        description="probability, log_odds, raw or class_indicator: the units of base_value, shap and output_value"
+    )
     output_description: str
     base_value: float = Field(description="the average output over the background (reference) rows")
     output_value: float = Field(description="base_value + sum of all contributions")
@@ -33,6 +35,11 @@ class Explanation(Result):
     explainer_detail: str
     approximation: str | None = Field(description="set when an approximation was used, saying which and why")
     additivity_error: float
+    grouping: str = Field(
+        description="whole_columns: a categorical column's value is its Shapley value as one player; "
+        "sum_of_one_hot_parts: the sum of its one-hot parts' values (tree explainers)"
+    )
+    background_rows: int = Field(description="rows base_value averages over (0: the model's own training cover)")
 
     @classmethod
     def build(cls, engine_result: Any, **context: Any) -> "Explanation":
@@ -74,6 +81,8 @@ class FeatureImportance(Result):
     explainer: str
     explainer_detail: str
     approximation: str | None
+    grouping: str = Field(description="whole_columns or sum_of_one_hot_parts (see explain_prediction)")
+    background_rows: int
 
     @classmethod
     def build(cls, engine_result: Any, **context: Any) -> "FeatureImportance":

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.datasets import DataSource, load_dataset
 from mlops_mcp.core.errors import InvalidInput, listing
 from mlops_mcp.core.models.registry import TAG_ESTIMATOR, TAG_REFERENCE, TAG_TARGET, TAG_TASK, Registry, check_name
 from mlops_mcp.core.models.results import (
@@ -120,7 +120,7 @@ def history(registry: Registry, name: str, limit: int = 50) -> ModelHistory:
 
 
 def compare_versions(
-    registry: Registry, roots: list[Path], name: str, version_a: int, version_b: int, dataset: str | None, target: str | None
+    registry: Registry, roots: list[Path], name: str, version_a: int, version_b: int, dataset: DataSource | None, target: str | None
 ) -> Comparison:
     """Training metrics side by side; with a labeled dataset, both evaluated on it now."""
     from mlops_mcp.core.models.training import evaluate
@@ -148,25 +148,25 @@ def compare_versions(
     target = target or (mv_a.tags or {}).get(TAG_TARGET) or a.schema.target
     if not target:
         raise InvalidInput("the versions do not record their target; pass target", argument="target")
-    path = resolve_path(dataset, roots)
-    frame = read_frame(path)
+    data = load_dataset(dataset, roots)
+    frame = data.frame
     if target not in frame.columns:
-        raise InvalidInput(f"no column '{target}' in {path.name}; columns: {listing(frame.columns, 60)}", argument="target")
+        raise InvalidInput(f"no column '{target}' in {data.name}; columns: {listing(frame.columns, 60)}", argument="target")
     frame = frame[frame[target].notna()]
     if frame.empty:
-        raise InvalidInput(f"'{path.name}' has no rows with a value in '{target}'", argument="dataset")
+        raise InvalidInput(f"'{data.name}' has no rows with a value in '{target}'", argument="dataset")
     from mlops_mcp.core.models.pipeline import coerce_features
 
     scores = {}
     for label, loaded in (("a", a), ("b", b)):
         missing = [c for c in loaded.schema.features if c not in frame.columns]
         if missing:
-            raise InvalidInput(f"'{path.name}' lacks columns version {loaded.version} needs: {listing(missing)}", argument="dataset")
+            raise InvalidInput(f"'{data.name}' lacks columns version {loaded.version} needs: {listing(missing)}", argument="dataset")
         X = coerce_features(frame[loaded.schema.features], loaded.schema, argument="dataset")
         scores[label] = evaluate(loaded.model, loaded.task, X, frame[target], loaded.classes)
     keys = sorted(set(scores["a"]) | set(scores["b"]))
     result.update(
-        dataset=dataset,
+        dataset=data.name,
         n_rows=len(frame),
         dataset_metrics=[
             {"metric": k, "a": scores["a"].get(k), "b": scores["b"].get(k), "diff": _diff(scores["a"].get(k), scores["b"].get(k))}

@@ -134,7 +134,7 @@ class FastEncoder:
         columns, anything else refused naming row and column; categoricals compared as strings.
         """
         from mlops_mcp.core.errors import InvalidInput
-        from mlops_mcp.core.models.pipeline import short
+        from mlops_mcp.core.models.pipeline import category_error, is_category_value, short
 
         z = np.empty((len(rows), len(self.features)), dtype=float)
         num = [(j, self.features[j]) for j in self.num_cols]
@@ -159,5 +159,7 @@ class FastEncoder:
                 z[i, j] = number
             for j, name, lookup, fill in cats:
                 value = row[name]
+                if value is not None and not isinstance(value, str | int | float) and not is_category_value(value):
+                    raise InvalidInput(category_error(name, value, i), argument="rows")
                 z[i, j] = lookup.get(fill if value is None else str(value), -1)
         return z

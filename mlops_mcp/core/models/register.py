@@ -8,7 +8,7 @@ arbitrary code when loaded, so they are refused unless ``MLOPS_TRUST_PICKLE=true
 from pathlib import Path
 from typing import Any
 
-from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.datasets import DataSource, load_dataset, open_regular, resolve_path
 from mlops_mcp.core.errors import Forbidden, InvalidInput, NotFound, listing
 from mlops_mcp.core.models.pipeline import FeatureSchema, coerce_features, infer_schema
 from mlops_mcp.core.models.profile import (
@@ -30,7 +30,7 @@ def register(
     model: str,
     source: str,
     description: str | None,
-    reference_dataset: str | None,
+    reference_dataset: DataSource | None,
     alias: str | None,
     tags: dict[str, str],
     actor: str,
@@ -47,7 +47,7 @@ def register(
         raise InvalidInput(f"tag names starting with 'mlops.' are reserved: {listing(bad_tags)}", argument="tags")
     reference_frame = None
     if reference_dataset is not None:
-        reference_frame = read_frame(resolve_path(reference_dataset, roots, argument="reference_dataset"), argument="reference_dataset")
+        reference_frame = load_dataset(reference_dataset, roots, argument="reference_dataset").frame
 
     if source.startswith(("runs:/", "models:/")):
         version = _register_uri(registry, model, source, description, tags)
@@ -80,10 +80,16 @@ def register(
             description=description,
             example=example,
         )
-    alias_result = None
-    if alias is not None:
-        alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
+    try:
+        if alias is not None:
+            alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
+        else:
+            alias_result = registry.first_champion(model, version, actor, via=f"register_model from {source}")
+    except BaseException:
+        registry.client.delete_model_version(model, str(version))
+        raise
     return {"model": model, "version": version, "source": source, "alias": alias_result,
+            "auto_champion": alias is None and alias_result is not None,
             "reference_rows": None if reference_frame is None else min(len(reference_frame), reference_rows)}
 
 
@@ -124,7 +130,7 @@ def _load_local(path: Path, trust_pickle: bool) -> Any:
         return _load_mlflow_folder(path, trust_pickle)
     suffix = path.suffix.lower()
     if suffix == ".skops":
-        return load_skops(path.read_bytes(), path.name)
+        return load_skops(_read_bytes(path), path.name)
     if suffix in (".pkl", ".pickle", ".joblib"):
         if not trust_pickle:
             raise Forbidden(
@@ -149,10 +155,10 @@ def _load_mlflow_folder(path: Path, trust_pickle: bool) -> Any:
     import yaml
 
     mlmodel = path / "MLmodel"
-    if not mlmodel.exists():
+    if not mlmodel.exists() and not mlmodel.is_symlink():
         raise InvalidInput(f"'{path.name}' is a folder without an MLmodel file (not an MLflow model)", argument="source")
     try:
-        meta = yaml.safe_load(mlmodel.read_text()) or {}
+        meta = yaml.safe_load(_read_bytes(mlmodel, limit=1 << 20)) or {}
         flavor = (meta.get("flavors") or {}).get("sklearn") or {}
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         raise InvalidInput(f"cannot read the MLmodel file of '{path.name}': {exc}", argument="source") from None
@@ -163,7 +169,7 @@ def _load_mlflow_folder(path: Path, trust_pickle: bool) -> Any:
     if not file_name or not model_file.is_file() or not model_file.is_relative_to(path.resolve()):
         raise InvalidInput(f"'{path.name}': the MLmodel file names no model file inside the folder", argument="source")
     if flavor.get("serialization_format") == "skops":
-        return load_skops(model_file.read_bytes(), path.name)
+        return load_skops(_read_bytes(model_file), path.name)
     if not trust_pickle:
         raise Forbidden(
             f"'{path.name}' holds a {flavor.get('serialization_format', 'pickle')} model: loading it runs arbitrary "
@@ -176,6 +182,15 @@ def _load_mlflow_folder(path: Path, trust_pickle: bool) -> Any:
         return mlflow.sklearn.load_model(str(path))
     except Exception as exc:
         raise InvalidInput(f"cannot load the MLflow model in '{path.name}': {exc}", argument="source") from None
+
+
+def _read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file (never a FIFO or device: see ``open_regular``)."""
+    with open_regular(path, argument="source") as fh:
+        data = fh.read(limit + 1 if limit else -1)
+    if limit and len(data) > limit:
+        raise InvalidInput(f"'{path.name}' is larger than {limit:,} bytes", argument="source")
+    return data
 
 
 #: Types a skops file may need beyond skops' own safe list. Everything else is refused: skops

@@ -10,6 +10,8 @@ import logging
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -25,6 +27,7 @@ from mlops_mcp.core.models.profile import ARTIFACT_DIR, ReferenceProfile, read_p
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+    from sqlalchemy.orm import Session
 
     from mlops_mcp.core.store import Store
 
@@ -37,6 +40,14 @@ TAG_TARGET = "mlops.target"
 TAG_ESTIMATOR = "mlops.estimator"
 TAG_DATASET = "mlops.dataset"
 TAG_PARENT = "mlops.parent_version"
+
+
+@dataclass
+class AliasTransaction:
+    """The store session an alias move is recorded in, and how to undo its MLflow moves."""
+
+    session: "Session"
+    undo: list[Callable[[], None]]
 
 
 @dataclass
@@ -66,11 +77,12 @@ class Registry:
     def __init__(self, settings: Settings, store: "Store") -> None:
         self.settings = settings
         self.store = store
-        self._cache: OrderedDict[tuple[str, int, int], LoadedModel] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int, str | None], LoadedModel] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._load_locks: dict[Any, threading.Lock] = {}
         self._alias_locks: dict[tuple[str, str], threading.RLock] = {}
         self._profiles: OrderedDict[tuple[str, int, int], ReferenceProfile] = OrderedDict()
+        self._held = threading.local()  # alias transactions this thread is inside
         self.cache_size = 16
 
     # -- MLflow access ------------------------------------------------------------------------
@@ -192,8 +204,10 @@ class Registry:
 
     # -- loading ------------------------------------------------------------------------------
     def load(self, mv: "ModelVersion") -> LoadedModel:
-        """The served form of a version, cached per (name, version, creation time)."""
-        key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0))
+        """The served form of a version, cached per (name, version, creation time, reference): a
+        reference profile attached after a first load (register_model with reference_dataset, or
+        from outside) gives a new entry, with the reference's schema and fast encoder."""
+        key = (mv.name, int(mv.version), int(mv.creation_timestamp or 0), (mv.tags or {}).get(TAG_REFERENCE))
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -314,26 +328,79 @@ class Registry:
 
     # -- alias moves and their history --------------------------------------------------------
     def alias_lock(self, name: str, alias: str) -> "threading.RLock":
-        """Serialises moves of one alias in this process: read, move in MLflow and record happen
-        as one step, so concurrent promotions cannot break the history's from -> to chain.
-        (Several server processes on one registry should not move the same alias at once.)"""
+        """The in-process half of :meth:`alias_transaction` (threads of this server queue here,
+        so only one of them at a time waits for the store's cross-process lock)."""
         with self._cache_lock:
             return self._alias_locks.setdefault((name, alias), threading.RLock())
+
+    @contextmanager
+    def alias_transaction(self, name: str, alias: str) -> Iterator["AliasTransaction"]:
+        """Read, move in MLflow and record as one step, serialised against every other mover of
+        this alias: threads of this process (a lock) and other server processes on the same store
+        (the store's write lock on SQLite, an advisory lock on PostgreSQL, held until the event is
+        committed). So concurrent promotions cannot break the history's from -> to chain, a move
+        made by another server is never mistaken for one made outside, and MLflow never sees two
+        writers of one alias at once. Re-entrant within a thread; if the transaction fails, the
+        MLflow moves made inside it are undone (no move without its event)."""
+        key = (name, alias)
+        with self.alias_lock(name, alias):
+            held: dict[tuple[str, str], AliasTransaction] = self._held.__dict__.setdefault("txns", {})
+            if key in held:
+                yield held[key]
+                return
+            undo: list[Callable[[], None]] = []
+            try:
+                with self.store.write() as session:
+                    self.store.hold(session, f"mlops.alias:{name}@{alias}")
+                    held[key] = AliasTransaction(session, undo)
+                    try:
+                        yield held[key]
+                    finally:
+                        del held[key]
+            except BaseException:
+                for step in reversed(undo):
+                    try:
+                        step()
+                    except Exception:
+                        log.exception("could not undo an alias move of %s@%s in MLflow", name, alias)
+                raise
 
     def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str | None, kind: str = "set") -> dict[str, Any]:
         """Point ``alias`` at ``version`` and record the move; returns from/to versions."""
         check_alias(alias)
         self.version(name, version)  # NotFound names the versions that exist
-        with self.alias_lock(name, alias):
-            current = self.sync_alias(name, alias, actor)
+        with self.alias_transaction(name, alias) as txn:
+            current = self._sync_alias(txn, name, alias, actor)
             if current == version:
                 return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": False}
-            self._move(name, alias, current, version, kind, actor, reason)
+            self._move(txn, name, alias, current, version, kind, actor, reason)
         return {"model": name, "alias": alias, "from_version": current, "to_version": version, "changed": True}
+
+    def set_alias_if_unset(self, name: str, alias: str, version: int, actor: str, reason: str) -> dict[str, Any] | None:
+        """Point ``alias`` at ``version`` only if it has never pointed anywhere (no alias in MLflow,
+        no event in its history): the check and the move are one step, so of two first versions
+        registered at once only one gets it. Returns the move, or None when it was not made."""
+        check_alias(alias)
+        with self.alias_transaction(name, alias) as txn:
+            if self.aliases(name).get(alias) is not None or self.alias_events(name, alias, session=txn.session):
+                return None
+            self._move(txn, name, alias, None, version, "set", actor, reason)
+        return {"model": name, "alias": alias, "from_version": None, "to_version": version, "changed": True}
+
+    def first_champion(self, name: str, version: int, actor: str, via: str) -> dict[str, Any] | None:
+        """A model that has never had a champion gets one: its new version, so that its plain name
+        works at once (every tool takes ``name`` to mean ``name@champion``). Recorded in the alias
+        history with the reason; once a model has (or had) a champion, it moves only by
+        promotion. Returns the move, or None when the model already has one (or had one)."""
+        return self.set_alias_if_unset(
+            name, DEFAULT_ALIAS, version, actor,
+            reason=f"version {version} ({via}) made champion automatically: '{name}' had no champion yet, so its "
+            "plain name now serves this version; later versions become champion only by promotion (set_model_alias)",
+        )
 
     def rollback(self, name: str, alias: str, to_version: int | None, actor: str, reason: str | None) -> dict[str, Any]:
         """Plan and move in one locked step (see :meth:`rollback_target`)."""
-        with self.alias_lock(name, alias):
+        with self.alias_transaction(name, alias):
             current, target = self.rollback_plan(name, alias, to_version, actor)
             move = self.set_alias(name, alias, target, actor, reason, kind="rollback")
         return {**move, "from_version": current}
@@ -344,53 +411,63 @@ class Registry:
             return self.sync_alias(name, alias, actor), to_version
         return self.rollback_target(name, alias)
 
-    def _move(self, name: str, alias: str, current: int | None, version: int | None, kind: str, actor: str, reason: str | None) -> None:
-        """Move in MLflow, then record; if recording fails the MLflow move is undone (no event
-        without the move, no move without the event)."""
+    def _move(
+        self, txn: "AliasTransaction", name: str, alias: str, current: int | None, version: int | None, kind: str,
+        actor: str, reason: str | None,
+    ) -> None:
+        """Move in MLflow and add the event to the alias transaction (committed when it ends; if
+        that fails the MLflow move is undone: no event without the move, no move without the event)."""
         from mlops_mcp.core.store.tables import AliasEvent
 
         if version is None:
             self.client.delete_registered_model_alias(name, alias)
         else:
             self.client.set_registered_model_alias(name, alias, str(version))
-        try:
-            with self.store.write() as session:
-                session.add(
-                    AliasEvent(
-                        model=name, alias=alias, from_version=current, to_version=version,
-                        kind=kind, at=datetime.now(UTC), actor=actor, reason=reason,
-                    )
-                )
-        except BaseException:
-            if current is None:
-                self.client.delete_registered_model_alias(name, alias)
-            else:
-                self.client.set_registered_model_alias(name, alias, str(current))
-            raise
+        if current is None:
+            txn.undo.append(lambda: self.client.delete_registered_model_alias(name, alias))
+        else:
+            txn.undo.append(lambda: self.client.set_registered_model_alias(name, alias, str(current)))
+        txn.session.add(
+            AliasEvent(
+                model=name, alias=alias, from_version=current, to_version=version,
+                kind=kind, at=datetime.now(UTC), actor=actor, reason=reason,
+            )
+        )
+        txn.session.flush()
 
     def sync_alias(self, name: str, alias: str, actor: str) -> int | None:
-        """Where the alias points in MLflow now; a move made outside this server is recorded."""
-        with self.alias_lock(name, alias):
-            return self._sync_alias(name, alias, actor)
+        """Where the alias points in MLflow now; a move made outside this server is recorded.
 
-    def _sync_alias(self, name: str, alias: str, actor: str) -> int | None:
+        The common case (MLflow and the history agree) needs no lock; a disagreement is checked
+        again under the alias transaction, where a move another server is making right now has
+        either finished (and agrees) or not begun."""
+        held = self._held.__dict__.get("txns", {}).get((name, alias))
+        if held is None:
+            current = self.aliases(name).get(alias)
+            last = self.alias_events(name, alias)[-1:]
+            if (last[0].to_version if last else None) == current:
+                return current
+        with self.alias_transaction(name, alias) as txn:
+            return self._sync_alias(txn, name, alias, actor)
+
+    def _sync_alias(self, txn: "AliasTransaction", name: str, alias: str, actor: str) -> int | None:
         current = self.aliases(name).get(alias)
-        last = self.alias_events(name, alias)[-1:] or None
+        last = self.alias_events(name, alias, session=txn.session)[-1:] or None
         recorded = last[0].to_version if last else None
         if current != recorded and (last is not None or current is not None):
             from mlops_mcp.core.store.tables import AliasEvent
 
-            with self.store.write() as session:
-                session.add(
-                    AliasEvent(
-                        model=name, alias=alias, from_version=recorded, to_version=current, kind="observed",
-                        at=datetime.now(UTC), actor="outside mlops-mcp",
-                        reason=f"noticed while {actor} used the model: moved outside this server",
-                    )
+            txn.session.add(
+                AliasEvent(
+                    model=name, alias=alias, from_version=recorded, to_version=current, kind="observed",
+                    at=datetime.now(UTC), actor="outside mlops-mcp",
+                    reason=f"noticed while {actor} used the model: moved outside this server",
                 )
+            )
+            txn.session.flush()
         return current
 
-    def alias_events(self, name: str, alias: str | None = None) -> list[Any]:
+    def alias_events(self, name: str, alias: str | None = None, session: "Session | None" = None) -> list[Any]:
         """The recorded moves of a model's aliases (one alias, or all), oldest first."""
         from sqlalchemy import select
 
@@ -399,8 +476,11 @@ class Registry:
         query = select(AliasEvent).where(AliasEvent.model == name)
         if alias is not None:
             query = query.where(AliasEvent.alias == alias)
-        with self.store.read() as session:
-            return list(session.scalars(query.order_by(AliasEvent.id)).all())
+        query = query.order_by(AliasEvent.id)
+        if session is not None:
+            return list(session.scalars(query).all())
+        with self.store.read() as own:
+            return list(own.scalars(query).all())
 
     def rollback_target(self, name: str, alias: str) -> tuple[int | None, int]:
         """(current version, version to go back to). Rollbacks undo promotions one by one, so
@@ -409,8 +489,9 @@ class Registry:
         if current is None:
             aliases = self.aliases(name)
             raise NotFound(f"model '{name}' has no alias '{alias}' to roll back; aliases: {listing(aliases)}", argument="alias")
+        held = self._held.__dict__.get("txns", {}).get((name, alias))
         stack: list[int | None] = []
-        for e in self.alias_events(name, alias):
+        for e in self.alias_events(name, alias, session=held.session if held else None):
             if e.kind == "rollback":
                 # back to the newest place the alias held that version (an explicit to_version may
                 # skip several steps); a version never held before replaces the top

@@ -41,8 +41,15 @@ class TrainResult(Result):
     n_test: int
     features: list[str]
     categorical: list[str]
+    dates_left_out: list[str] = Field(
+        default_factory=list, description="date columns not used as features (see warnings for how to use them)"
+    )
     classes: list[Scalar] | None
     alias: AliasMove | None = Field(description="the alias move made for this version, if any")
+    auto_champion: bool = Field(
+        default=False,
+        description="true: the model had no champion, so this first version was made champion (its plain name serves it)",
+    )
     train_seconds: float
     register_seconds: float = Field(description="logging + registering + reference profile, beyond training")
     reference_rows: int = Field(description="training rows kept as the version's reference profile")
@@ -61,6 +68,10 @@ class TrainResult(Result):
         )
         if self.alias is not None:
             text += " " + self.alias.describe()
+        if self.auto_champion:
+            text += " It is the model's first version, so it became champion: the plain name serves it."
+        if self.dates_left_out:
+            text += f" Date columns left out of the features: {', '.join(self.dates_left_out)}."
         if self.feature_refs:
             text += f" Lineage: {len(self.feature_refs)} feature-store features; serve by key with predict(entity_keys=...)."
         if self.warnings:
@@ -73,6 +84,10 @@ class RegisterResult(Result):
     version: int
     source: str
     alias: AliasMove | None
+    auto_champion: bool = Field(
+        default=False,
+        description="true: the model had no champion, so this first version was made champion (its plain name serves it)",
+    )
     reference_rows: int | None = Field(description="rows kept as the drift/explanation reference (null: none given)")
 
     def describe(self) -> str:
@@ -191,8 +206,11 @@ class ModelHistory(Result):
     def describe(self) -> str:
         lines = [f"'{self.model}' aliases now: {', '.join(f'{a} -> v{v}' for a, v in sorted(self.aliases.items())) or 'none'}."]
         for e in self.events[:15]:
+            def where(v: int | None) -> str:
+                return "nowhere" if v is None else f"v{v}"
+
             lines.append(
-                f"- {e.at:%Y-%m-%d %H:%M} UTC {e.alias}: {e.from_version} -> {e.to_version} ({e.kind}, {e.actor})"
+                f"- {e.at:%Y-%m-%d %H:%M} UTC {e.alias}: {where(e.from_version)} -> {where(e.to_version)} ({e.kind}, {e.actor})"
                 + (f": {e.reason}" if e.reason else "")
             )
         return "\n".join(lines)

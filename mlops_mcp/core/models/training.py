@@ -8,6 +8,7 @@ the new version is deleted again.
 
 import logging
 import tempfile
+import threading
 import warnings
 import time
 from collections.abc import Callable
@@ -15,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp import __version__
-from mlops_mcp.core.datasets import read_frame, resolve_path
-from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.datasets import DataSource, load_dataset
+from mlops_mcp.core.errors import Cancelled, InvalidInput, listing
 from mlops_mcp.core.models.pipeline import (
     ESTIMATORS,
-    short,
     FeatureSchema,
+    TrainingLimits,
     build_pipeline,
     coerce_features,
     infer_schema,
@@ -122,7 +123,7 @@ def train(
     roots: list[Path],
     *,
     model: str,
-    dataset: str,
+    dataset: DataSource,
     target: str,
     estimator: str = "gradient_boosting",
     params: dict[str, Any] | None = None,
@@ -137,8 +138,13 @@ def train(
     actor: str = "unknown",
     reference_rows: int = 50_000,
     progress: Progress = _noop,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate, log and register one version. Returns a summary for the caller."""
+    """Train, evaluate, log and register one version. Returns a summary for the caller.
+
+    The fit runs in a child process (see ``fitting``), bounded by the operator's caps on
+    hyper-parameters and MLOPS_MAX_TRAIN_SECONDS; setting ``cancel`` (the MCP request was
+    cancelled) stops it at once, and nothing is registered unless the version was already created."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
@@ -151,15 +157,18 @@ def train(
         raise InvalidInput(f"{test_size} is outside 0.05..0.5 (the share of rows held out for evaluation)", argument="test_size")
 
     progress(0.0, "reading data")
-    path = resolve_path(dataset, roots)
-    frame = read_frame(path)
+    from mlops_mcp.core.models.fitting import warm_up
+
+    warm_up()
+    data = load_dataset(dataset, roots)
+    frame = data.frame
     from mlops_mcp.core.features.training_set import feature_refs, lineage_for, read_lineage, training_exclusions
 
-    lineage = read_lineage(path)  # a build_training_set file: keys and time are not inputs; refs become lineage
+    lineage = None if data.path is None else read_lineage(data.path)  # a build_training_set file: keys and time are not inputs; refs become lineage
     if lineage is not None and features is None:
         exclude = [*(exclude or []), *(c for c in training_exclusions(lineage) if c not in (exclude or []))]
     if target not in frame.columns:
-        raise InvalidInput(f"no column '{target}' in {path.name}; columns: {listing(frame.columns, 60)}", argument="target")
+        raise InvalidInput(f"no column '{target}' in {data.name}; columns: {listing(frame.columns, 60)}", argument="target")
     n_missing_target = int(frame[target].isna().sum())
     frame = frame[frame[target].notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
@@ -182,24 +191,26 @@ def train(
 
         if not pd.api.types.is_numeric_dtype(y):
             raise InvalidInput(f"target '{target}' is not numeric; regression needs numbers", argument="target")
-    schema = infer_schema(frame, target, features=features, categorical=categorical, exclude=exclude)
+    schema = infer_schema(frame, target, features=features, categorical=categorical, exclude=exclude, leave_out_dates=True)
     schema.task = task_
     X = coerce_features(frame[schema.features], schema, argument="dataset")
-    warnings = _warnings(frame, schema, n_missing_target)
+    warnings = _date_warnings(frame, schema) + _warnings(frame, schema, n_missing_target)
+    dates_left_out = [c for c in schema.dates if c not in schema.features]
 
     stratify = y if task_ == "classification" else None
     try:
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:  # e.g. a held-out share too small to hold every class
         raise InvalidInput(f"cannot split {len(y)} rows for evaluation: {exc}", argument="test_size") from None
-    pipeline = build_pipeline(estimator, task_, schema, params)
+    settings = registry.settings
+    pipeline = build_pipeline(estimator, task_, schema, params, TrainingLimits.from_settings(settings))
     progress(0.1, f"training {estimator} on {len(X_train)} rows, {len(schema.features)} features")
-    started = time.perf_counter()
-    try:
-        pipeline.fit(X_train, y_train)
-    except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError: bad hyper-parameters
-        raise InvalidInput(f"{estimator} refused to train: {short(str(exc), 300)}", argument="params") from None
-    train_seconds = time.perf_counter() - started
+    from mlops_mcp.core.models.fitting import fit_in_child
+
+    fit = fit_in_child(pipeline, X_train, y_train, timeout=settings.max_train_seconds, cancel=cancel, name=estimator)
+    pipeline, train_seconds = fit.fitted, fit.wall_seconds
+    warnings.extend(f"while fitting: {w}" for w in fit.warnings)
+    _check_cancel(cancel)
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])] or None
     schema.classes = classes
     progress(0.7, "evaluating on the held-out split")
@@ -207,7 +218,8 @@ def train(
 
     progress(0.8, "logging to MLflow and registering")
     reg_started = time.perf_counter()
-    reference = sample_rows(frame[schema.features + [target]], reference_rows, seed)
+    # date columns left out of the features stay in the reference: drift checks them as time
+    reference = sample_rows(frame[schema.features + dates_left_out + [target]], reference_rows, seed)
     reference[PREDICTION_COLUMN] = prediction_scores(pipeline, task_, coerce_features(reference[schema.features], schema))
     # every training row (not the held-out split), so run_ab_test can tell in-sample evaluation
     hash_kinds = {**schema.kinds, target: "numeric" if task_ == "regression" else "categorical"}
@@ -216,7 +228,7 @@ def train(
         "estimator": estimator,
         "task": task_,
         "target": target,
-        "dataset": str(dataset),
+        "dataset": data.name,
         "test_size": test_size,
         "n_rows": len(frame),
         "n_train": len(X_train),
@@ -235,18 +247,20 @@ def train(
         row_hashes=row_hashes,
         params=run_params,
         metrics={**metrics, "train_seconds": train_seconds},
-        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: str(dataset), **feature_tags},
+        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: data.name, **feature_tags},
         description=description,
         example=frame.loc[X_train.index[:50], schema.features],  # raw dtypes: the signature a notebook meets
+        cancel=cancel,
     )
     register_seconds = time.perf_counter() - reg_started
-    alias_result = None
-    if alias is not None:
-        try:
+    try:
+        if alias is not None:
             alias_result = registry.set_alias(model, alias, version, actor, reason=f"train_model {estimator}")
-        except BaseException:
-            registry.client.delete_model_version(model, str(version))
-            raise
+        else:
+            alias_result = registry.first_champion(model, version, actor, via=f"train_model {estimator}")
+    except BaseException:
+        registry.client.delete_model_version(model, str(version))
+        raise
     progress(1.0, f"registered {model} version {version}")
     return {
         "model": model,
@@ -259,8 +273,10 @@ def train(
         "n_test": len(X_test),
         "features": schema.features,
         "categorical": schema.categorical,
+        "dates_left_out": dates_left_out,
         "classes": classes,
         "alias": alias_result,
+        "auto_champion": alias is None and alias_result is not None,
         "train_seconds": round(train_seconds, 3),
         "register_seconds": round(register_seconds, 3),
         "reference_rows": len(reference),
@@ -283,9 +299,11 @@ def log_and_register(
     description: str | None,
     example: "pd.DataFrame | None",
     row_hashes: RowHashes | None = None,
+    cancel: threading.Event | None = None,
 ) -> int:
     """Log a fitted scikit-learn model and its reference (with ``row_hashes`` of its training rows,
-    when known) to a new run, then create the version. Returns the new version number."""
+    when known) to a new run, then create the version. Returns the new version number. A ``cancel``
+    set before the version is created stops here (the run is marked failed, no version exists)."""
     import mlflow.sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
@@ -332,6 +350,7 @@ def log_and_register(
         version_tags = dict(tags)
         if reference is not None:
             version_tags[TAG_REFERENCE] = f"{run.info.artifact_uri}/{ARTIFACT_DIR}"
+        _check_cancel(cancel)
         registry.ensure_model(model)
         mv = client.create_model_version(model, source=source, run_id=run_id, tags=version_tags, description=description)
         client.set_terminated(run_id)
@@ -342,6 +361,31 @@ def log_and_register(
         except Exception:
             log.warning("could not mark run %s failed", run_id)
         raise
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("training was cancelled; nothing was registered")
+
+
+def _date_warnings(frame: "pd.DataFrame", schema: FeatureSchema) -> list[str]:
+    """What happened to each date column, and how to use one."""
+    out: list[str] = []
+    for col in schema.dates:
+        example = frame[col].dropna().iloc[0]
+        if col in schema.features:
+            out.append(
+                f"'{col}' holds dates (e.g. '{example}') and is used as categories, as asked: a date not in the "
+                "training data matches none of them, and predict says so in its warnings"
+            )
+        else:
+            out.append(
+                f"'{col}' holds dates (e.g. '{example}') and was left out of the features: raw dates would be one "
+                "category per day, matching no date after the training data. To use it, derive columns from it in "
+                "the data (day of week, month, days since a start date, days to an event) and train on those, or "
+                f"name it in categorical=['{col}'] to use each date as a category. Drift checks still cover it"
+            )
+    return out
 
 
 def _warnings(frame: "pd.DataFrame", schema: FeatureSchema, n_missing_target: int) -> list[str]:

@@ -20,12 +20,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_mcp.core.errors import InvalidInput, listing
-from mlops_mcp.core.models.pipeline import coerce_features
+from mlops_mcp.core.models.pipeline import coerce_features, unseen_dates
 from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
     from mlops_mcp.core.store import Store
 
@@ -60,6 +58,8 @@ class PredictionBatch:
     task: str
     classes: list[Any] | None
     ids: list[str] = field(default_factory=list)
+    #: what the caller should know about the input (e.g. dates the model never saw)
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_rows(rows: Any, max_rows: int) -> list[dict[str, Any]]:
@@ -73,9 +73,12 @@ def parse_rows(rows: Any, max_rows: int) -> list[dict[str, Any]]:
     return rows
 
 
-def check_columns(rows: list[dict[str, Any]], expected: list[str], argument: str = "rows") -> None:
+def check_columns(
+    rows: list[dict[str, Any]], expected: list[str], argument: str = "rows", left_out: Sequence[str] = ()
+) -> None:
     """Every row must carry exactly the model's columns (null values are fine: they are imputed).
-    With ``argument="row"`` (one row, as explain_prediction takes it) rows are not numbered."""
+    With ``argument="row"`` (one row, as explain_prediction takes it) rows are not numbered.
+    ``left_out``: columns the training data had but the model does not use (dates), named as such."""
     want = set(expected)
     for i, row in enumerate(rows):
         keys = row.keys()
@@ -88,8 +91,13 @@ def check_columns(rows: list[dict[str, Any]], expected: list[str], argument: str
             if extra:
                 parts.append(f"unknown {listing(extra)}")
             where = f"row {i}: " if argument == "rows" else ""
+            dates = [c for c in extra if c in left_out]
+            why = (
+                f" ({listing(repr(c) for c in dates)} {'holds' if len(dates) == 1 else 'hold'} dates, left out of the features when the "
+                "model was trained: drop it from the rows)" if dates else ""
+            )
             raise InvalidInput(
-                f"{where}{'; '.join(parts)}; the model expects exactly: {listing(expected, 60)}", argument=argument
+                f"{where}{'; '.join(parts)}{why}; the model expects exactly: {listing(expected, 60)}", argument=argument
             )
 
 
@@ -127,8 +135,10 @@ class Predictor:
         ref = ModelRef.parse(model)
         mv = self.registry.resolve(ref)
         loaded = self.registry.load(mv)
-        check_columns(rows, loaded.schema.features)
+        schema = loaded.schema
+        check_columns(rows, schema.features, left_out=[c for c in schema.dates if c not in schema.features])
         frame = prepare(loaded, rows)
+        warnings = unseen_dates(schema, rows) if schema.dates else []
         keys = list(request_keys) if request_keys is not None else [None] * len(rows)
         assignments = self.router.route(ref, loaded.version, len(rows), keys) if self.router else None
         if not assignments:
@@ -151,7 +161,7 @@ class Predictor:
         result_rows = [
             {"prediction_id": pid, **{k: v for k, v in out.items() if k != "experiment_id"}} for pid, out in zip(ids, outputs)
         ]
-        batch = PredictionBatch(ref.name, str(ref), result_rows, versions, latency_ms, loaded.task, loaded.classes, ids)
+        batch = PredictionBatch(ref.name, ref.name if ref.default else str(ref), result_rows, versions, latency_ms, loaded.task, loaded.classes, ids, warnings)
         if self.router is not None:
             try:
                 self.router.after(ref, rows, batch)

@@ -32,6 +32,7 @@ class PredictResult(Result):
     batch: BatchSummary
     predictions: list[PredictionRow] = Field(description="per row, in input order; at most `max_results`")
     truncated: bool = Field(description="true when more rows were predicted (and logged) than listed")
+    warnings: list[str] = Field(default_factory=list, description="about the input, e.g. dates the model never saw in training")
     features: KeyedFeatures | None = Field(
         default=None, description="predict by entity_keys: where the inputs came from, their statuses and the missing policy"
     )
@@ -46,12 +47,13 @@ class PredictResult(Result):
         elif self.batch.mean is not None:
             head += f" Mean {self.batch.mean:.4g} (min {self.batch.min:.4g}, max {self.batch.max:.4g})."
         lines = [head]
-        for row in self.predictions[:20]:
+        for row in self.predictions[:10]:
             score = "" if row.score is None or row.probabilities is None else f" (score {row.score:.3f})"
             arm = f" [{row.variant}]" if row.variant and row.variant not in ("champion",) else ""
             lines.append(f"- {row.prediction_id}: {row.prediction}{score} v{row.version}{arm}")
-        if len(self.predictions) > 20 or self.truncated:
-            lines.append(f"... {self.n_rows - min(20, len(self.predictions))} more (see structured content).")
+        if self.n_rows > 10:
+            lines.append(f"... {self.n_rows - min(10, len(self.predictions))} more (all in the structured result).")
+        lines.extend(f"Warning: {w}" for w in self.warnings[:5])
         if self.features is not None:
             counts = ", ".join(f"{k} {v}" for k, v in self.features.status_counts.items() if v)
             lines.append(f"Inputs from the online feature store ({counts}; missing={self.features.missing_policy}).")

@@ -66,6 +66,18 @@ class Store:
                 session.rollback()
                 raise
 
+    def hold(self, session: Session, *names: str) -> None:
+        """Serialise a critical section across processes until ``session``'s transaction ends.
+
+        ``session`` must come from :meth:`write`. On PostgreSQL each name takes a transaction-scoped
+        advisory lock (in a fixed order, so two holders of several names cannot deadlock); on SQLite
+        the write transaction itself already holds the database's single write lock
+        (``BEGIN IMMEDIATE``), which serialises every writer of the file, in any process."""
+        if self.is_sqlite:
+            return
+        for key in sorted({lock_key(n) for n in names}):
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         self.migrate()
@@ -101,6 +113,14 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory locks (the same in every process,
+    unlike Python's salted ``hash``)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
