@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.datasets import resolve_path
-from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.datasets import open_regular, resolve_path
+from mlops_mcp.core.errors import InvalidInput, MLOpsError, listing
 from mlops_mcp.core.features.definitions import (
     FEATURE_TYPES,
     KEY_TYPES,
@@ -45,11 +45,9 @@ class SourceFile:
 
 def open_source(dataset: str, roots: Sequence[Path], argument: str) -> SourceFile:
     path = resolve_path(dataset, roots, argument=argument)
-    if not path.is_file():
-        raise InvalidInput(f"'{dataset}' is not a regular file", argument=argument)
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as fh:
+    with open_regular(path, argument) as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
@@ -62,14 +60,18 @@ def read_table(path: Path, argument: str, text_columns: Sequence[str] = ()) -> "
 
     suffix = path.suffix.lower()
     try:
-        if suffix == ".csv":
-            header = pd.read_csv(path, nrows=0).columns
-            dtypes = {c: "str" for c in text_columns if c in header}
-            frame = pd.read_csv(path, dtype=dtypes or None)
-        else:
-            frame = pd.read_parquet(path)
+        with open_regular(path, argument) as fh:
+            if suffix == ".csv":
+                header = pd.read_csv(fh, nrows=0).columns
+                fh.seek(0)
+                dtypes = {c: "str" for c in text_columns if c in header}
+                frame = pd.read_csv(fh, dtype=dtypes or None)
+            else:
+                frame = pd.read_parquet(fh)
     except pd.errors.EmptyDataError:
         raise InvalidInput(f"'{path.name}' is empty", argument=argument) from None
+    except MLOpsError:
+        raise
     except (ValueError, OSError) as exc:
         raise InvalidInput(f"cannot read '{path.name}': {str(exc)[:300]}", argument=argument) from None
     if frame.empty:

@@ -115,8 +115,6 @@ def build_training_set(
     with store.read() as session:
         resolved = resolve_refs(session, features)
     source = resolve_path(entities, roots, argument="entities")
-    if not source.is_file():
-        raise InvalidInput(f"'{entities}' is not a regular file", argument="entities")
 
     # the key columns every view needs, with their types
     key_types: dict[str, str] = {}
