@@ -4,7 +4,6 @@ serve by entity key (tool and REST) with the missing-feature policy; bad input o
 with nothing half-written. Summaries are checked against pandas computed independently."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -9,6 +9,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from mlops_mcp.core.features.definitions import MAX_TTL_SECONDS
 from mlops_mcp.core.features.results import (
     FeatureViewDetail,
     FeatureViewList,
@@ -18,7 +19,6 @@ from mlops_mcp.core.features.results import (
     OnlineFeatures,
     TrainingSetResult,
 )
-from mlops_mcp.core.features.definitions import MAX_TTL_SECONDS
 from mlops_mcp.core.limits import MAX_ID
 from mlops_mcp.tools.args import DatasetArg, EntityKeysArg, TimeArg
 from mlops_mcp.tools.context import caller, engine, progress_reporter

@@ -136,7 +136,7 @@ def register(
     timestamp_column: str,
     created_column: str | None = None,
     features: list[str] | None = None,
-    ttl: str | int | float | None = None,
+    ttl: str | float | None = None,
     description: str | None = None,
     owner: str | None = None,
     tags: dict[str, str] | None = None,
@@ -146,7 +146,13 @@ def register(
 
     The same schema again keeps the version (metadata given is updated, the file ingested unless it
     was before); a changed schema makes version N+1 with its own tables, which this file fills."""
-    from mlops_mcp.core.features.sources import infer_definition, open_source, prepare_rows, read_table, text_columns
+    from mlops_mcp.core.features.sources import (
+        infer_definition,
+        open_source,
+        prepare_rows,
+        read_table,
+        text_columns,
+    )
 
     check_view_name(name)
     ttl_seconds = parse_ttl(ttl)

@@ -166,7 +166,7 @@ def describe_ttl(seconds: int | None) -> str:
     return "none" if seconds is None else describe_seconds(seconds)
 
 
-def parse_ttl(value: str | int | float | None) -> int | None:
+def parse_ttl(value: str | float | None) -> int | None:
     """Whole seconds from '36h', '2d', '90m' or a number of seconds; None for no TTL."""
     from mlops_mcp.core.times import parse_duration
 

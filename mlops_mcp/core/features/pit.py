@@ -26,7 +26,6 @@ from mlops_mcp.core.features.definitions import Column
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
     from sqlalchemy import Connection
 
     from mlops_mcp.core.features.sources import Times, Values

@@ -60,7 +60,14 @@ def keyed_rows(
     store = ops.store
     store.migrate()
     with store.engine.connect() as conn:
-        views, refs, columns = resolve(conn, ops.feature_views, list(trained), argument="model")
+        try:
+            views, refs, columns = resolve(conn, ops.feature_views, list(trained), argument="model")
+        except InvalidInput as exc:  # a view or feature the version trained on is gone
+            raise InvalidInput(
+                f"{exc.reason}; version {version} of the model was trained on {listing(list(trained))}: "
+                "retrain it on a new training set",
+                argument="model",
+            ) from None
         warnings: list[str] = []
         for ref in refs:
             was, now_col = trained[ref.text], columns[ref.text]
@@ -71,7 +78,7 @@ def keyed_rows(
                     f"but is {now_col.type} in the current version {vv.version}; retrain on a new training set",
                     argument="model",
                 )
-        for name, vv in views.items():
+        for vv in views.values():
             old = spec["views"].get(vv.name, {}).get("version")
             if old is not None and old != vv.version:
                 warnings.append(f"'{vv.name}' is served from version {vv.version}; the model was trained on version {old}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.errors import Conflict, InvalidInput, listing
-from mlops_mcp.core.features.catalog import ViewVersion, load_view, view_names
+from mlops_mcp.core.features.catalog import ViewVersion, load_view
 from mlops_mcp.core.features.definitions import Column, FeatureRef, parse_refs
 
 if TYPE_CHECKING:
@@ -268,10 +268,10 @@ def _relative(path: Path, roots: list[Path]) -> str:
 
 def _write_parquet(frame: "pd.DataFrame", target: Path, spec: dict[str, Any]) -> None:
     """Written beside the target and renamed into place: a reader never sees half a file."""
+    import warnings
+
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    import warnings
 
     with warnings.catch_warnings():  # pyarrow reads Series.values of tz-aware columns (pandas 3 deprecates it)
         warnings.filterwarnings("ignore", message=".*drops timezone information.*")
@@ -298,7 +298,7 @@ def read_lineage(path: Path) -> dict[str, Any] | None:
         import pyarrow.parquet as pq
 
         metadata = pq.read_schema(path).metadata or {}
-    except Exception:
+    except (OSError, ValueError):  # not Parquet, or unreadable: not a training set
         return None
     raw = metadata.get(METADATA_KEY)
     if not raw:
