@@ -42,6 +42,16 @@ if TYPE_CHECKING:
     from mlops_mcp.core.experiments.router import ExperimentRouter
     from mlops_mcp.core.explain.results import Explanation, FeatureImportance
     from mlops_mcp.core.explain.shap_engine import ExplainerCache
+    from mlops_mcp.core.features.online import ViewCache
+    from mlops_mcp.core.features.results import (
+        FeatureViewDetail,
+        FeatureViewList,
+        FeatureViewRegistered,
+        IngestResult,
+        MaterializeResult,
+        OnlineFeatures,
+        TrainingSetResult,
+    )
     from mlops_mcp.core.feedback.results import FeedbackResult, PerformanceReport
     from mlops_mcp.core.models.registry import Registry
     from mlops_mcp.core.retraining.policy import GateSpec
@@ -88,7 +98,7 @@ class MLOps:
         self._parts: dict[str, Any] = {}
         self._closed = False
         self._locks: dict[str, threading.Lock] = {
-            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining", "monitor")
+            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining", "monitor", "feature_views")
         }
 
     def _part(self, name: str, build: Callable[[], T], stack: str = "ml") -> T:
@@ -230,6 +240,17 @@ class MLOps:
             return Monitoring(lambda: self.store, lambda: self.registry, __version__)
 
         return self._part("monitor", build, stack="db")
+
+    @property
+    def feature_views(self) -> "ViewCache":
+        """Feature view versions read by online lookups (versions never change: cached by id)."""
+
+        def build() -> "ViewCache":
+            from mlops_mcp.core.features.online import ViewCache
+
+            return ViewCache()
+
+        return self._part("feature_views", build, stack="db")
 
     def close(self) -> None:
         self._closed = True
@@ -456,14 +477,34 @@ class MLOps:
         return self.predictor.predict(model, rows, request_keys)
 
     def predict(
-        self, model: str, rows: Any, request_keys: Sequence[str | None] | None = None, max_results: int = 100
+        self,
+        model: str,
+        rows: Any = None,
+        request_keys: Sequence[str | None] | None = None,
+        max_results: int = 100,
+        entity_keys: Sequence[Any] | None = None,
+        missing: str = "impute",
     ) -> "PredictResult":
-        """Predict and log every row; the result lists at most ``max_results`` rows."""
+        """Predict and log every row; the result lists at most ``max_results`` rows. With
+        ``entity_keys`` instead of ``rows``, a version trained on a training set gets its inputs
+        from the online feature store (``missing``: impute or refuse what is not PRESENT)."""
+        from mlops_mcp.core.errors import InvalidInput
         from mlops_mcp.core.serving.predictor import summarize
         from mlops_mcp.core.serving.results import BatchSummary, PredictResult
 
-        batch = self.predict_batch(model, rows, request_keys)
+        features = None
+        if entity_keys is not None:
+            if rows is not None or request_keys is not None:
+                raise InvalidInput("give either rows (with request_keys) or entity_keys, not both", argument="entity_keys")
+            batch, features = self.predict_by_keys_batch(model, entity_keys, missing)
+        elif rows is None:
+            raise InvalidInput("give rows (the model's input columns) or entity_keys (to read them from the feature store)", argument="rows")
+        else:
+            batch = self.predict_batch(model, rows, request_keys)
         listed = batch.rows[:max_results]
+        if features is not None:
+            features.statuses = features.statuses[:max_results]
+            features.entity_keys = features.entity_keys[:max_results]
         return PredictResult.model_validate(
             {
                 "model": batch.requested,
@@ -474,7 +515,99 @@ class MLOps:
                 "predictions": listed,
                 "truncated": len(listed) < len(batch.rows),
                 "warnings": batch.warnings,
+                "features": features,
             }
+        )
+
+    def predict_by_keys_batch(self, model: str, entity_keys: Any, missing: str = "impute", rows: Any = None) -> Any:
+        """(PredictionBatch, KeyedFeatures): inputs read from the online store by entity key (the
+        REST route and ``predict`` share this path)."""
+        from mlops_mcp.core.errors import InvalidInput
+        from mlops_mcp.core.features.serving import predict_batch
+
+        if rows is not None:
+            raise InvalidInput("give either rows or entity_keys, not both", argument="entity_keys")
+        return predict_batch(self, model, entity_keys, missing)
+
+    # -- feature store ---------------------------------------------------------------------------
+    def register_feature_view(
+        self,
+        *,
+        name: str,
+        source: str,
+        entities: list[str],
+        timestamp_column: str,
+        created_column: str | None = None,
+        features: list[str] | None = None,
+        ttl: str | int | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "FeatureViewRegistered":
+        """Define a view over a source file and ingest it (a changed schema is a new version)."""
+        from mlops_mcp.core.features.catalog import register
+        from mlops_mcp.core.stack import ensure
+
+        ensure("data")
+        return register(
+            self.store, self.settings.data_roots, name=name, source=source, entities=entities,
+            timestamp_column=timestamp_column, created_column=created_column, features=features, ttl=ttl,
+            description=description, owner=owner, tags=tags, actor=actor,
+        )
+
+    def list_feature_views(self) -> "FeatureViewList":
+        from mlops_mcp.core.features.catalog import list_views
+
+        return list_views(self.store)
+
+    def get_feature_view(self, view: str, version: int | None = None) -> "FeatureViewDetail":
+        from mlops_mcp.core.features.catalog import describe
+
+        return describe(self.store, view, version)
+
+    def ingest_features(self, view: str, dataset: str, actor: str = LIBRARY_ACTOR) -> "IngestResult":
+        """Append a file to a view (one transaction; the same file again changes nothing)."""
+        from mlops_mcp.core.features.ingest import ingest
+        from mlops_mcp.core.stack import ensure
+
+        ensure("data")
+        return ingest(self.store, self.settings.data_roots, view=view, dataset=dataset, actor=actor)
+
+    def materialize_features(
+        self, view: str, end: str | None = None, actor: str = LIBRARY_ACTOR, progress: Progress | None = None
+    ) -> "MaterializeResult":
+        """Load the online table from the watermark up to ``end`` (default now)."""
+        from mlops_mcp.core.features.materialize import materialize
+
+        extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
+        return materialize(self.store, view=view, end=end, actor=actor, **extra)
+
+    def get_online_features(self, features: list[str], entity_keys: Sequence[Any]) -> "OnlineFeatures":
+        """Per key and feature: value, event time, age, status (the TTL enforced now)."""
+        from mlops_mcp.core.features.online import read
+
+        return read(self.store, self.feature_views, features, list(entity_keys))
+
+    def build_training_set(
+        self,
+        *,
+        entities: str,
+        features: list[str],
+        output: str,
+        label: str | None = None,
+        timestamp_column: str | None = None,
+        overwrite: bool = False,
+        actor: str = LIBRARY_ACTOR,
+    ) -> "TrainingSetResult":
+        """Point-in-time join of entity rows with features, written as Parquet with its lineage."""
+        from mlops_mcp.core.features.training_set import build_training_set
+        from mlops_mcp.core.stack import ensure
+
+        ensure("data")
+        return build_training_set(
+            self.store, self.settings.data_roots, entities=entities, features=features, output=output, label=label,
+            timestamp_column=timestamp_column, overwrite=overwrite, actor=actor,
         )
 
     # -- drift -----------------------------------------------------------------------------------

@@ -37,11 +37,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "mlflow.pyfunc",
         "mlflow.sklearn",
     ),
+    # the feature store needs the data libraries, never MLflow or scikit-learn
+    "data": ("numpy", "pandas", "pyarrow.parquet", "pyarrow.csv"),
     "shap": ("shap",),
     "plot": ("matplotlib", "matplotlib.pyplot"),
 }
 #: what each layer needs loaded before it
-REQUIRES: dict[str, tuple[str, ...]] = {"db": (), "ml": ("db",), "shap": ("ml",), "plot": ("ml",)}
+REQUIRES: dict[str, tuple[str, ...]] = {"db": (), "data": ("db",), "ml": ("db",), "shap": ("ml",), "plot": ("ml",)}
 
 _lock = threading.RLock()
 _loaded: set[str] = set()

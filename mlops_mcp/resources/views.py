@@ -68,6 +68,14 @@ def model_retraining(ops: MLOps, name: str) -> Result:
     return ops.model_retraining(name)
 
 
+def feature_views(ops: MLOps) -> Result:
+    return ops.list_feature_views()
+
+
+def feature_view(ops: MLOps, view: str) -> Result:
+    return ops.get_feature_view(view)
+
+
 def audit_log(ops: MLOps) -> Result:
     return ops.audit_log(limit=AUDIT_LIMIT)
 
@@ -112,6 +120,14 @@ RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec(
         "mlops://models/{name}/retraining", model_retraining, "Retraining of a model",
         "The model's retraining policy (triggers, cooldown, gate, after the gate, next scheduled run, last trigger) and its recent jobs.",
+    ),
+    ResourceSpec(
+        "mlops://features", feature_views, "Feature views",
+        "Every feature view at its current version: keys, features, TTL, rows, event time range, online watermark.",
+    ),
+    ResourceSpec(
+        "mlops://features/{view}", feature_view, "A feature view",
+        "One feature view: schema, versions, size, time range, freshness (offline and online), per-feature null share and summary.",
     ),
     ResourceSpec("mlops://audit", audit_log, "Audit log", f"The {AUDIT_LIMIT} most recent mutating tool calls (tool, arguments, actor, time, outcome), newest first."),
 )

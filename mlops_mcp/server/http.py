@@ -256,7 +256,8 @@ def add_routes(mcp: MCPServer) -> None:
     async def predict(request: Request) -> Response:
         """REST prediction for applications: the same core path, log and auth as the `predict` tool.
 
-        Body: {"rows": [{...}, ...], "request_keys": [...]?, "alias": "challenger"? | "version": 3?}.
+        Body: {"rows": [{...}, ...], "request_keys": [...]?, "alias": "challenger"? | "version": 3?}, or
+        {"entity_keys": [...], "missing": "impute" | "refuse"} for a version trained on a training set.
         """
         from mlops_mcp.core.errors import MLOpsError
 
@@ -296,19 +297,29 @@ def add_routes(mcp: MCPServer) -> None:
             ref = f"{name}/{body['version']}"
         elif body.get("alias"):
             ref = f"{name}@{body['alias']}"
+        keyed = body.get("entity_keys") is not None  # serving by key from the feature store
+        features = None
         try:
-            batch = await anyio.to_thread.run_sync(
-                functools.partial(ops.predict_batch, ref, body.get("rows"), body.get("request_keys"))
-            )
+            if keyed:
+                batch, features = await anyio.to_thread.run_sync(
+                    functools.partial(ops.predict_by_keys_batch, ref, body["entity_keys"], body.get("missing", "impute"), body.get("rows"))
+                )
+            else:
+                batch = await anyio.to_thread.run_sync(
+                    functools.partial(ops.predict_batch, ref, body.get("rows"), body.get("request_keys"))
+                )
         except MLOpsError as exc:
             status = {"not_found": 404, "forbidden": 403, "conflict": 409}.get(exc.kind, 422)
             return JSONResponse({"error": str(exc), "kind": exc.kind}, status_code=status)
         except Exception:
             log.exception("REST predict failed for %s", ref)
             return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
-        return JSONResponse(
-            {"model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows, "warnings": batch.warnings}
-        )
+        answer: dict[str, Any] = {
+            "model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows, "warnings": batch.warnings,
+        }
+        if features is not None:
+            answer["features"] = features.model_dump(mode="json")
+        return JSONResponse(answer)
 
 
 def build_http_app(mcp: MCPServer, settings: Settings) -> ASGIApp:

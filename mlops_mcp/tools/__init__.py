@@ -52,6 +52,14 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("retraining:cancel_retraining_job", "retraining", "Cancel a retraining job", read_only=False, destructive=True),
     # monitoring
     ToolSpec("monitoring:get_model_health", "monitoring", "Model health (with a live dashboard)", read_only=True, app=HEALTH_APP_URI),
+    # features
+    ToolSpec("features:register_feature_view", "features", "Register a feature view (and ingest its source)", read_only=False, idempotent=True),
+    ToolSpec("features:list_feature_views", "features", "List feature views", read_only=True),
+    ToolSpec("features:get_feature_view", "features", "Get a feature view", read_only=True),
+    ToolSpec("features:ingest_features", "features", "Ingest a file into a feature view", read_only=False, idempotent=True),
+    ToolSpec("features:materialize_features", "features", "Materialize a feature view online", read_only=False, idempotent=True),
+    ToolSpec("features:get_online_features", "features", "Read online features by entity key", read_only=True),
+    ToolSpec("features:build_training_set", "features", "Build a point-in-time training set", read_only=False),
 )
 
 

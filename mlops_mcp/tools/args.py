@@ -46,3 +46,15 @@ TimeArg = Annotated[
 ExperimentIdArg = Annotated[
     int, Field(ge=1, le=MAX_ID, description="the experiment_id start_ab_test or start_shadow returned")
 ]
+
+#: one entity key value: text keys as strings, integer keys as integers
+KeyValueArg = Annotated[str, Field(max_length=1024)] | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+EntityKeysArg = Annotated[
+    list[KeyValueArg | Annotated[dict[str, KeyValueArg], Field(max_length=4)]],
+    Field(
+        min_length=1,
+        max_length=1000,
+        description="up to 1,000 keys: plain values when the views have one key column (['BOS', 'LAL'], [4412]), "
+        "else objects ([{'team': 'BOS', 'season': 2024}]); text keys as strings, integer keys as integers",
+    ),
+]

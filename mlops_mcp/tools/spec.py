@@ -23,7 +23,9 @@ from mlops_mcp.core.errors import MLOpsError
 
 log = logging.getLogger("mlops_mcp.tools")
 
-Toolset = Literal["server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring"]
+Toolset = Literal[
+    "server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring", "features"
+]
 TOOLSETS: tuple[str, ...] = get_args(Toolset)
 #: always on, whatever MLOPS_TOOLSETS selects: the way to learn what this server is
 ALWAYS_ON: tuple[str, ...] = ("server",)

@@ -51,8 +51,15 @@ def version_view(registry: Registry, mv: Any, aliases_of: dict[int, list[str]]) 
             # internal mlops.* tags are shown elsewhere; lineage and the retraining verdict are for people
             "tags": {k: v for k, v in tags.items() if not k.startswith("mlops.") or k.startswith(("mlops.retraining.", "mlops.parent_version", "mlops.dataset"))},
             "reference": reference,
+            "feature_refs": _feature_refs(tags),
         }
     )
+
+
+def _feature_refs(tags: dict[str, str]) -> list[str] | None:
+    from mlops_mcp.core.features.training_set import feature_refs
+
+    return feature_refs(tags)
 
 
 def list_models(registry: Registry) -> ModelList:

@@ -54,6 +54,11 @@ class TrainResult(Result):
     register_seconds: float = Field(description="logging + registering + reference profile, beyond training")
     reference_rows: int = Field(description="training rows kept as the version's reference profile")
     warnings: list[str] = Field(description="data issues worth a look (identifiers used as features, constants, ...)")
+    feature_refs: list[str] | None = Field(
+        default=None,
+        description="trained on a build_training_set file: the 'view:feature' references recorded as lineage "
+        "(the version can then be served with predict(entity_keys=...))",
+    )
 
     def describe(self) -> str:
         text = (
@@ -67,6 +72,8 @@ class TrainResult(Result):
             text += " It is the model's first version, so it became champion: the plain name serves it."
         if self.dates_left_out:
             text += f" Date columns left out of the features: {', '.join(self.dates_left_out)}."
+        if self.feature_refs:
+            text += f" Lineage: {len(self.feature_refs)} feature-store features; serve by key with predict(entity_keys=...)."
         if self.warnings:
             text += " Warnings: " + " | ".join(self.warnings[:5])
         return text
@@ -139,6 +146,9 @@ class VersionInfo(Result):
     source: str | None
     tags: dict[str, str]
     reference: ReferenceSummary | None = Field(description="the version's drift/explanation baseline, if it has one")
+    feature_refs: list[str] | None = Field(
+        default=None, description="trained on a feature-store training set: its 'view:feature' references (lineage)"
+    )
 
 
 class VersionSchema(Result):

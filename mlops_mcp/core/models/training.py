@@ -162,6 +162,11 @@ def train(
     warm_up()
     data = load_dataset(dataset, roots)
     frame = data.frame
+    from mlops_mcp.core.features.training_set import feature_refs, lineage_for, read_lineage, training_exclusions
+
+    lineage = None if data.path is None else read_lineage(data.path)  # a build_training_set file: keys and time are not inputs; refs become lineage
+    if lineage is not None and features is None:
+        exclude = [*(exclude or []), *(c for c in training_exclusions(lineage) if c not in (exclude or []))]
     if target not in frame.columns:
         raise InvalidInput(f"no column '{target}' in {data.name}; columns: {listing(frame.columns, 60)}", argument="target")
     n_missing_target = int(frame[target].isna().sum())
@@ -231,6 +236,7 @@ def train(
         "n_features": len(schema.features),
         **{f"model.{k}": v for k, v in sorted((params or {}).items())},
     }
+    feature_tags = lineage_for(lineage, schema.features)
     version = log_and_register(
         registry,
         model=model,
@@ -241,7 +247,7 @@ def train(
         row_hashes=row_hashes,
         params=run_params,
         metrics={**metrics, "train_seconds": train_seconds},
-        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: data.name},
+        tags={TAG_TASK: task_, TAG_TARGET: target, TAG_ESTIMATOR: estimator, TAG_DATASET: data.name, **feature_tags},
         description=description,
         example=frame.loc[X_train.index[:50], schema.features],  # raw dtypes: the signature a notebook meets
         cancel=cancel,
@@ -275,6 +281,7 @@ def train(
         "register_seconds": round(register_seconds, 3),
         "reference_rows": len(reference),
         "warnings": warnings,
+        "feature_refs": feature_refs(feature_tags),
     }
 
 

@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from mlops_mcp.core.features.results import KeyedFeatures
 from mlops_mcp.core.results import Result, Scalar
 
 
@@ -32,6 +33,9 @@ class PredictResult(Result):
     predictions: list[PredictionRow] = Field(description="per row, in input order; at most `max_results`")
     truncated: bool = Field(description="true when more rows were predicted (and logged) than listed")
     warnings: list[str] = Field(default_factory=list, description="about the input, e.g. dates the model never saw in training")
+    features: KeyedFeatures | None = Field(
+        default=None, description="predict by entity_keys: where the inputs came from, their statuses and the missing policy"
+    )
 
     def describe(self) -> str:
         head = (
@@ -50,5 +54,9 @@ class PredictResult(Result):
         if self.n_rows > 10:
             lines.append(f"... {self.n_rows - min(10, len(self.predictions))} more (all in the structured result).")
         lines.extend(f"Warning: {w}" for w in self.warnings[:5])
+        if self.features is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in self.features.status_counts.items() if v)
+            lines.append(f"Inputs from the online feature store ({counts}; missing={self.features.missing_policy}).")
+            lines += [f"Warning: {w}" for w in self.features.warnings]
         lines.append("Explain one with explain_prediction(prediction_id=...); attach outcomes with log_feedback.")
         return "\n".join(lines)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -323,3 +323,85 @@ class MetricRollup(Base):
     n: Mapped[float] = mapped_column(Float)
     s1: Mapped[float] = mapped_column(Float)
     s2: Mapped[float] = mapped_column(Float)
+
+
+# -- feature store (issue 16) ---------------------------------------------------------------------
+# The catalog lives here and in its migration. Each view version's data (its offline table of every
+# ingested row and its online table of the newest row per key) is a table created when the version
+# is registered, named ``fs_<version id>_offline`` / ``fs_<version id>_online``, because its
+# columns are the view's own features (see ``core/features/tables.py``).
+
+
+class FeatureViewRow(Base):
+    """A feature view: a name and its current version. ``name_key`` (the name lower-cased) is
+    unique, so 'Team_Form' cannot be registered beside 'team_form'."""
+
+    __tablename__ = "feature_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    current_version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tags: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeatureViewVersionRow(Base):
+    """One immutable definition of a view (entities, timestamps, typed features, TTL) with its data
+    tables and its materialization watermark: ``materialized_seq`` (every offline row up to this
+    sequence number was considered) and ``materialized_until`` (event time, microseconds UTC)."""
+
+    __tablename__ = "feature_view_versions"
+    __table_args__ = (Index("ux_feature_view_versions", "view_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    view_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    schema_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    materialized_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    materialized_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FeatureIngestRow(Base):
+    """One file appended to a version's offline table. The file's SHA-256 is unique per version:
+    sending the same file again is recognised and changes nothing."""
+
+    __tablename__ = "feature_ingests"
+    __table_args__ = (Index("ux_feature_ingests_file", "version_id", "sha256", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(Integer)
+    dataset: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    n_bytes: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    min_event: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # microseconds UTC
+    max_event: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    assumed_utc: Mapped[list[str]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+
+
+class TrainingSetRow(Base):
+    """A training set written by build_training_set: where, from what (feature references and the
+    view versions used), and how well the entity rows matched."""
+
+    __tablename__ = "feature_training_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    output: Mapped[str] = mapped_column(String(1024))
+    entities: Mapped[str] = mapped_column(String(1024))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
