@@ -277,3 +277,14 @@ async def test_drift_dataset_that_is_not_a_parquet_file(mc: Client, shared: Any)
     text = tool_error_text(await mc.call_tool("check_drift", {"model": "nba-win", "dataset": "nba/garbage.parquet"}))
     assert "dataset" in text and "cannot read 'garbage.parquet' as Parquet" in text, text
     assert str(folder) not in text
+
+
+async def test_drift_on_inline_rows(mc: Client, shared: Any) -> None:
+    """check_drift takes current (and reference) data inline too; the result names them so."""
+    frame = pd.read_parquet(shared.ops.settings.data_roots[0] / "nba" / "recent.parquet").head(300)
+    rows = json.loads(frame.to_json(orient="records"))
+    res = await mc.call_tool("check_drift", {"model": "nba-win", "dataset": rows})
+    assert not res.is_error, res.content
+    report = res.structured_content
+    assert report["current_source"] == "300 inline rows" and report["n_current"] == 300
+    assert "pace" in [c["column"] for c in report["columns"] if c["drifted"]]

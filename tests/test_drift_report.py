@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from mlops_mcp.core.drift import check_drift, check_drift_parquet, prepare_reference
-from mlops_mcp.core.drift.engine import round_sig
+from mlops_mcp.core.values import rounded as round_sig
 from mlops_mcp.core.drift.severity import LARGE_EFFECT
 from mlops_mcp.core.errors import InvalidInput
 

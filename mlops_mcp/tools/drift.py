@@ -6,7 +6,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from mlops_mcp.core.drift.results import DriftHistory, DriftResult, MethodName
-from mlops_mcp.tools.args import ModelNameArg, ModelRefArg, PlotArg, TimeArg
+from mlops_mcp.tools.args import DatasetArg, ModelNameArg, ModelRefArg, PlotArg, TimeArg
 from mlops_mcp.tools.context import caller, engine
 
 
@@ -14,11 +14,11 @@ def check_drift(
     model: ModelRefArg,
     ctx: Context,
     dataset: Annotated[
-        str | None,
-        Field(max_length=1024, description="current data: CSV/Parquet in a data root (default: inputs of predictions logged since/until)"),
+        DatasetArg | None,
+        Field(description="current data: a path in a data root or inline rows (default: inputs of predictions logged since/until)"),
     ] = None,
     reference: Annotated[
-        str | None, Field(max_length=1024, description="reference data path (default: the version's reference profile)")
+        DatasetArg | None, Field(description="reference data, a path or inline rows (default: the version's reference profile)")
     ] = None,
     columns: Annotated[
         list[Annotated[str, Field(max_length=256)]] | None,

@@ -33,6 +33,7 @@ from mlops_mcp.core.drift.prepared import (
     summary_from_counts,
 )
 from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.values import plain, rounded_all
 
 log = logging.getLogger("mlops_mcp.drift")
 
@@ -163,29 +164,9 @@ class DriftReport:
         return _clean(d, digits)
 
 
-def round_sig(x: float, digits: int) -> float:
-    """``x`` to ``digits`` significant digits (a p-value of 1.234567e-200 stays 1.235e-200)."""
-    if x == 0 or not math.isfinite(x):
-        return x
-    return float(f"{x:.{digits}g}")
-
-
 def _clean(obj: Any, digits: int | None = None) -> Any:
-    """JSON-safe: numpy scalars to Python, non-finite floats to None, floats rounded when asked."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v, digits) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v, digits) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        if not math.isfinite(f):
-            return None
-        return round_sig(f, digits) if digits else f
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
+    """JSON-safe (the one sanitiser, ``core.values``), floats rounded to ``digits`` significant digits when asked."""
+    return rounded_all(obj, digits) if digits else plain(obj)
 
 
 # --------------------------------------------------------------------------- current-data columns

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_mcp.core.datasets import read_frame, resolve_path
+from mlops_mcp.core.datasets import DataSource, load_dataset, read_frame, resolve_path
+from mlops_mcp.core.times import parse_time
 from mlops_mcp.core.errors import InvalidInput, NotFound, listing
 from mlops_mcp.core.models.profile import PREDICTION_COLUMN, prepare_for_drift, prepared_reference
 from mlops_mcp.core.models.registry import ModelRef, Registry
@@ -34,17 +35,6 @@ DIGITS = 4  # significant digits of every float the service returns (results sta
 VERSION_COLUMN = "__version__"  # version that served a logged prediction (logged_inputs)
 MAX_PREDICTION_ROWS = 100_000  # rows scored for prediction drift on a dataset
 STREAM_ROWS = 2_000_000  # Parquet files larger than this are read column by column
-
-
-def parse_time(value: str | None, argument: str) -> datetime | None:
-    """ISO 8601; a time without a zone is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"'{value}' is not an ISO 8601 time, e.g. 2024-10-22 or 2024-10-22T18:00:00Z", argument=argument) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def logged_inputs(store: "Store", model: str, since: datetime, until: datetime, limit: int = MAX_LOGGED_ROWS) -> "pd.DataFrame":
@@ -110,8 +100,8 @@ def check_model_drift(
     roots: list[Path],
     *,
     model: str,
-    dataset: str | None = None,
-    reference: str | None = None,
+    dataset: DataSource | None = None,
+    reference: DataSource | None = None,
     version: int | None = None,
     columns: list[str] | None = None,
     method: str = "auto",
@@ -141,14 +131,15 @@ def check_model_drift(
 
     # reference side
     if reference is not None:
-        ref_frame = read_frame(resolve_path(reference, roots, argument="reference"), argument="reference")
+        ref_data = load_dataset(reference, roots, argument="reference")
+        ref_frame = ref_data.frame
         _require_columns(ref_frame, features, "reference")
         ref_frame = ref_frame.copy()
         if len(ref_frame) > MAX_PREDICTION_ROWS:  # scored for prediction drift: keep a sample that size
             ref_frame = ref_frame.sample(n=MAX_PREDICTION_ROWS, random_state=0)
         ref_frame[PREDICTION_COLUMN] = _scores(loaded, ref_frame)
         prepared = prepare_for_drift(ref_frame, loaded.schema)
-        reference_source, reference_sample = reference, ref_frame
+        reference_source, reference_sample = ref_data.name, ref_frame
     else:
         folder = registry.reference_dir(mv)
         if folder is None:
@@ -175,7 +166,15 @@ def check_model_drift(
 
     current_frame = None
     notes: list[str] = []
-    if dataset is not None:
+    if dataset is not None and not isinstance(dataset, str):  # inline rows
+        data = load_dataset(dataset, roots)
+        current_source, current_frame = data.name, data.frame
+        _require_columns(current_frame, checked, "dataset")
+        report = check_drift(prepared, current_frame, columns=checked, **options)
+        pred_current = None
+        if all(c in current_frame.columns for c in features):
+            pred_current = current_frame.assign(**{PREDICTION_COLUMN: _scores(loaded, current_frame)})
+    elif dataset is not None:
         path = resolve_path(dataset, roots)
         current_source = dataset
         if path.suffix.lower() in (".parquet", ".pq") and _parquet_rows(path) > STREAM_ROWS:

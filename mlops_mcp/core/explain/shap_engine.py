@@ -77,6 +77,7 @@ from mlops_mcp.core.explain.inputs import Encoded, PipelineInputs, RawInputs, co
 from mlops_mcp.core.explain.permutation import PERMUTATIONS, model_rows_per_row, permutation_values
 from mlops_mcp.core.explain.plot import importance_png, waterfall_png  # noqa: F401 - re-exported for callers
 from mlops_mcp.core.models.pipeline import FeatureSchema, coerce_features
+from mlops_mcp.core.values import plain
 
 OutputSpace = Literal["probability", "log_odds", "raw", "class_indicator"]
 ExplainerKind = Literal["tree", "linear", "permutation"]
@@ -228,7 +229,7 @@ def _answer(model: Any, inputs: Inputs, sample: Any) -> _Answer:
     """Decide how to read the model: probabilities, numbers or labels."""
     estimator = inputs.estimator if isinstance(inputs, PipelineInputs) else model
     if hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_"):
-        classes = [_plain(c) for c in estimator.classes_]
+        classes = [plain(c) for c in estimator.classes_]
         return _Answer("proba", classes, estimator.predict_proba)
     out = estimator.predict(sample)
     columns = list(getattr(out, "columns", []))
@@ -880,13 +881,6 @@ def _entry(
 # computing
 
 
-def _plain(value: Any) -> Any:
-    """JSON-friendly scalar: numpy -> python, NaN -> None."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _run(method: _Method, enc: Encoded, budget_s: float) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -1026,7 +1020,7 @@ def explain_row(
             prediction = explained_class
         else:
             col = 0
-            prediction = _plain(outputs[0])
+            prediction = plain(outputs[0])
     values = phi[0, :, col]
     output_value = float(outputs[col])
     base_value = float(base[0, col])
@@ -1035,12 +1029,12 @@ def explain_row(
     shown = enc.shown[0]
     features = entry.inputs.features
     contributions = [
-        Contribution(feature=features[i], value=_plain(shown[i]), shap=float(values[i])) for i in top
+        Contribution(feature=features[i], value=plain(shown[i]), shap=float(values[i])) for i in top
     ]
     rest = float(values[order[top_k:]].sum())
     error = abs(base_value + float(values.sum()) - output_value)
     return RowExplanation(
-        prediction=_plain(prediction),
+        prediction=plain(prediction),
         output_value=output_value,
         base_value=base_value,
         output_space=method.space,
@@ -1048,7 +1042,7 @@ def explain_row(
         explainer=method.kind,
         explainer_detail="; ".join([method.detail, *entry.notes]),
         approximation=note,
-        explained_class=_plain(explained_class),
+        explained_class=plain(explained_class),
         probability=probability,
         contributions=contributions,
         rest=rest,

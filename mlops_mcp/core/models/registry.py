@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from mlops_mcp.core.config import Settings
 from mlops_mcp.core.errors import Conflict, InvalidInput, NotFound, listing
 from mlops_mcp.core.models.pipeline import FeatureSchema
+from mlops_mcp.core.models.profile import ReferenceProfile, read_profile, read_schema
 from mlops_mcp.core.models.refs import DEFAULT_ALIAS, ModelRef, check_alias, check_name  # noqa: F401  (re-exported)
-from mlops_mcp.core.models.profile import ARTIFACT_DIR, ReferenceProfile, read_profile, read_schema
+from mlops_mcp.core.values import plain
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -253,7 +254,7 @@ class Registry:
         tags = mv.tags or {}
         task = tags.get(TAG_TASK) or schema.task or ("classification" if hasattr(model, "predict_proba") else "regression")
         classes = list(getattr(model, "classes_", [])) or schema.classes
-        classes = [_plain(c) for c in classes] if classes else None
+        classes = [plain(c) for c in classes] if classes else None
         loaded = LoadedModel(mv.name, int(mv.version), model, flavor, schema, task, classes, mv.run_id, reference_dir)
         if loaded.is_pipeline and reference_dir is not None:
             loaded.encoder = _verified_encoder(model, schema, reference_dir)
@@ -557,9 +558,6 @@ def _is_not_found(exc: Exception) -> bool:
     return "RESOURCE_DOES_NOT_EXIST" in code or "NOT_FOUND" in code or "not found" in str(exc).lower()
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, for JSON."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def _schema_from_model(model: Any, meta: dict[str, Any], flavor: str) -> FeatureSchema:

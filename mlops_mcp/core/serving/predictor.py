@@ -11,7 +11,6 @@ assign rows to other versions; without one, every row goes to the named version.
 """
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlops_mcp.core.errors import InvalidInput, MLOpsError, listing
 from mlops_mcp.core.models.pipeline import coerce_features, unseen_dates
 from mlops_mcp.core.models.registry import LoadedModel, ModelRef, Registry
+from mlops_mcp.core.values import plain
 
 if TYPE_CHECKING:
 
@@ -102,12 +102,6 @@ def check_columns(
             )
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _json_safe(value.item())
-    return value
 
 
 class Predictor:
@@ -216,7 +210,7 @@ class Predictor:
                 "variant": out.get("variant"),
                 "experiment_id": out.get("experiment_id"),
                 "request_key": key,
-                "inputs": {k: _json_safe(v) for k, v in row.items()},
+                "inputs": {k: plain(v) for k, v in row.items()},
                 "output": out["prediction"],
                 "score": out.get("score"),
                 "probabilities": out.get("probabilities"),
@@ -261,7 +255,7 @@ def score_rows(loaded: LoadedModel, data: Any) -> list[dict[str, Any]]:
         scores = proba[:, 1] if binary else proba.max(axis=1)
         return [
             {
-                "prediction": _json_safe(label),
+                "prediction": plain(label),
                 "probabilities": {n: round(float(p), 6) for n, p in zip(names, row)},
                 "score": float(s),
             }
@@ -271,8 +265,8 @@ def score_rows(loaded: LoadedModel, data: Any) -> list[dict[str, Any]]:
         raw = model.predict(data)
     values = _to_list(raw)
     if loaded.task == "classification":
-        return [{"prediction": _json_safe(v), "probabilities": None, "score": None} for v in values]
-    return [{"prediction": _json_safe(float(v)), "probabilities": None, "score": float(v)} for v in values]
+        return [{"prediction": plain(v), "probabilities": None, "score": None} for v in values]
+    return [{"prediction": plain(float(v)), "probabilities": None, "score": float(v)} for v in values]
 
 
 def _to_list(raw: Any) -> list[Any]:
