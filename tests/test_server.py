@@ -260,3 +260,21 @@ async def test_served_output_schemas_accept_the_results(client: Client) -> None:
         result = await client.call_tool(name, args)
         assert not result.is_error, result.content
         jsonschema.validate(result.structured_content, tools[name].output_schema)
+
+
+async def test_huge_numbers_and_missing_prompt_arguments_get_clear_errors(client: Client) -> None:
+    """Ids and versions at or beyond 2**63 are refused by the schema (tools) or named (resources);
+    a prompt asked for without its argument names the argument (the SDK said "Internal server error")."""
+    from mcp.shared.exceptions import MCPError
+
+    for tool, args in (("get_ab_test", {"experiment_id": 2**63}), ("compare_model_versions", {"model": "m", "version_a": 1, "version_b": 2**64})):
+        text = tool_error_text(await client.call_tool(tool, args))
+        assert "expected a number <= 2147483647" in text and "internal" not in text
+    with pytest.raises(MCPError, match="version must be a number from 1 to 2147483647"):
+        await client.read_resource("mlops://models/m/versions/9223372036854775808")
+    with pytest.raises(MCPError, match="experiment id must be a number"):
+        await client.read_resource("mlops://experiments/99999999999999999999")
+    with pytest.raises(MCPError, match="needs the argument.*model"):
+        await client.get_prompt("investigate_drift", {})
+    prompt = await client.get_prompt("investigate_drift", {"model": "nba-win"})
+    assert "check_drift(model='nba-win')" in prompt.messages[0].content.text

@@ -154,6 +154,8 @@ async def test_rest_predict_route_with_auth_and_errors(home: Path) -> None:
             assert bad.status_code == 422 and "rows" in bad.json()["error"]
             not_json = await http.post("/v1/models/rest/predict", content=b"{", headers=auth)
             assert not_json.status_code == 400
+            huge = await http.post("/v1/models/rest/predict", json={"rows": rows[:1], "version": 2**63}, headers=auth)
+            assert huge.status_code == 422 and "2147483647" in huge.json()["error"]
     finally:
         server.stop()
     ops = MLOps(Settings(home=home, _env_file=None))  # type: ignore[call-arg]

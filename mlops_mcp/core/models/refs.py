@@ -42,7 +42,7 @@ class ModelRef:
             name, v = raw.rsplit("/", 1)
             v = v[1:] if v[:1] in ("v", "V") else v
             if not v.isdigit() or not 1 <= int(v) <= MAX_ID:
-                raise InvalidInput(f"'{text}': the part after '/' must be a version number (e.g. 'nba-win/3')", argument=argument)
+                raise InvalidInput(f"'{text[:80]}': the part after '/' must be a version number from 1 to {MAX_ID} (e.g. 'nba-win/3')", argument=argument)
             version = int(v)
         check_name(name, argument)
         if version is None and alias is None:
@@ -58,7 +58,7 @@ class ModelRef:
 def check_name(name: str, argument: str = "model") -> str:
     if not NAME_RE.match(name or ""):
         raise InvalidInput(
-            f"'{name}' is not a valid model name: use letters, digits, '-', '_' or '.', up to 128 characters",
+            f"'{str(name)[:80]}' is not a valid model name: use letters, digits, '-', '_' or '.', up to 128 characters",
             argument=argument,
         )
     return name
@@ -67,7 +67,7 @@ def check_name(name: str, argument: str = "model") -> str:
 def check_alias(alias: str, argument: str = "alias") -> str:
     if not ALIAS_RE.match(alias or "") or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise InvalidInput(
-            f"'{alias}' is not a valid alias: start with a letter, then letters, digits, '_' or '-' "
+            f"'{str(alias)[:80]}' is not a valid alias: start with a letter, then letters, digits, '_' or '-' "
             "('latest' and 'v<number>' are reserved by MLflow); e.g. champion, challenger, shadow",
             argument=argument,
         )
