@@ -125,7 +125,8 @@ def model_health(
     if head is not None:
         drift = DriftSummary(
             report_id=head.report_id, checked_at=datetime.fromtimestamp(snapshot.seconds(head.created_at) or 0.0, UTC),
-            version=head.version, drift_detected=head.drift_detected, share_drifted=round(head.share_drifted, 4),
+            version=head.version, severity=head.severity, headline=head.headline,
+            drift_detected=head.drift_detected, share_drifted=round(head.share_drifted, 4),
             n_drifted=head.n_drifted, n_checked=head.n_checked,
             top_features=[
                 FeatureDrift(feature=f, severity=None if s is None or not math.isfinite(s) else round(s, 3), drifted=d)

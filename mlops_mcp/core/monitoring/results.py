@@ -51,6 +51,8 @@ class DriftSummary(Result):
     report_id: int
     checked_at: datetime
     version: int
+    severity: str | None = Field(description="none, minor or major (check_drift's headline grade)")
+    headline: str | None = Field(description="check_drift's one-line headline")
     drift_detected: bool
     share_drifted: float
     n_drifted: int
@@ -126,8 +128,9 @@ class ModelHealth(Result):
         if self.drift is not None:
             d = self.drift
             lines.append(
-                f"Newest drift report {d.report_id} ({d.checked_at:%Y-%m-%d %H:%M} UTC, v{d.version}): {d.n_drifted}/{d.n_checked} columns drifted"
-                + (" - DATASET DRIFT" if d.drift_detected else "")
+                f"Newest drift report {d.report_id} ({d.checked_at:%Y-%m-%d %H:%M} UTC, v{d.version}): "
+                + (f"severity {d.severity}; " if d.severity else "")
+                + f"{d.n_drifted}/{d.n_checked} columns drifted"
                 + (f"; most: {', '.join(f.feature for f in d.top_features[:3])}" if d.top_features else "")
                 + "."
             )

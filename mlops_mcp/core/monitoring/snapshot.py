@@ -50,6 +50,9 @@ class DriftHead:
     drift_share: float | None = None
     #: (feature, severity = effect / threshold, drifted), most severe first
     features: list[tuple[str, float | None, bool]] = field(default_factory=list)
+    #: the report's grade (none / minor / major) and one-line headline (None for older reports)
+    severity: str | None = None
+    headline: str | None = None
 
 
 @dataclass
@@ -106,7 +109,8 @@ class DriftCache:
                 self._items.popitem(last=False)
 
 
-def _features(report: Any) -> tuple[float | None, list[tuple[str, float | None, bool]]]:
+def _features(report: Any) -> tuple[float | None, list[tuple[str, float | None, bool]], str | None, str | None]:
+    """From a stored report: its dataset rule, its most severe columns, its severity and headline."""
     data = report if isinstance(report, dict) else json.loads(report)
     out = []
     for col in data.get("columns") or []:
@@ -116,7 +120,7 @@ def _features(report: Any) -> tuple[float | None, list[tuple[str, float | None, 
         out.append((str(col.get("column")), None if sev is None else float(sev), bool(col.get("drifted"))))
     out.sort(key=lambda f: -(f[1] if f[1] is not None and math.isfinite(f[1]) else -1.0))
     share = data.get("drift_share")
-    return (None if share is None else float(share)), out[:MAX_FEATURES]
+    return (None if share is None else float(share)), out[:MAX_FEATURES], data.get("severity"), data.get("headline")
 
 
 def latest_drift(store: "Store", cache: DriftCache, model: str | None = None) -> list[DriftHead]:
@@ -138,7 +142,7 @@ def latest_drift(store: "Store", cache: DriftCache, model: str | None = None) ->
     for h in heads:
         hit = cache.get(h.report_id)
         if hit is not None:
-            h.drift_share, h.features = hit
+            h.drift_share, h.features, h.severity, h.headline = hit
     return heads
 
 
