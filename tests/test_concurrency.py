@@ -48,3 +48,25 @@ async def test_parallel_first_calls_all_answer(tmp_path: Path, mode: str) -> Non
         assert answers[3].is_error and "no registered model 'nope'" in answers[3].content[0].text
         # and the server still answers afterwards
         assert not (await client.call_tool("list_models", {})).is_error
+
+
+async def test_two_servers_starting_together_on_a_fresh_home(tmp_path: Path) -> None:
+    """Two hosts launching the server on one new home at once: both answer, and the home stays
+    usable (the store's and MLflow's first migrations ran once, not twice over each other)."""
+    home = tmp_path / "home"
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mlops_mcp", "serve"], env=server_env(home))
+    answers: list[Any] = []
+
+    async def first_call() -> None:
+        async with Client(params) as client:
+            answers.append(await client.call_tool("list_models", {}))
+            answers.append(await client.call_tool("get_server_info", {}))
+
+    with anyio.fail_after(180):
+        async with anyio.create_task_group() as tg:
+            for _ in range(2):
+                tg.start_soon(first_call)
+    assert len(answers) == 4 and not any(a.is_error for a in answers), [a.content for a in answers if a.is_error]
+    async with Client(params) as client:  # a later start finds a sound home
+        assert not (await client.call_tool("list_models", {})).is_error
+        assert (await client.call_tool("get_server_info", {})).structured_content["schema_revision"]

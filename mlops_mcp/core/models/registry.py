@@ -95,10 +95,20 @@ class Registry:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         from mlflow import MlflowClient
 
-        uri = self.settings.tracking_uri
-        if uri and uri.startswith("sqlite:///"):
-            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        from mlops_mcp.core.locks import interprocess_lock, sqlite_path
+
+        uri = self.settings.tracking_uri or ""
+        db_file = sqlite_path(uri)
+        if db_file is None:
+            return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        # MLflow creates and migrates its SQLite database on first use: two servers starting on one
+        # home at once left it half-migrated for good. One process at a time does it.
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        with interprocess_lock(db_file.with_name(db_file.name + ".init.lock")):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)  # the tracking store: created/migrated here
+            client.search_registered_models(max_results=1)  # the registry store
+        return client
 
     def experiment_id(self, model: str) -> str:
         """The MLflow experiment holding this model's training runs (created on first use)."""

@@ -154,10 +154,23 @@ def alembic_config(engine: Engine | None = None) -> Any:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``, holding one connection (and its lock) throughout."""
+    from contextlib import nullcontext
+
     from alembic import command
 
+    from mlops_mcp.core.locks import interprocess_lock, sqlite_path
+
     cfg = alembic_config(engine)
-    with _ALEMBIC_LOCK, engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-        conn.commit()
+    db_file = sqlite_path(engine.url.render_as_string(hide_password=False))
+    between_processes = interprocess_lock(db_file.with_name(db_file.name + ".migrate.lock")) if db_file else nullcontext()
+    with _ALEMBIC_LOCK, between_processes, engine.connect() as conn:
+        if engine.dialect.name == "postgresql":  # servers on other machines: the database's own lock
+            conn.execute(text("SELECT pg_advisory_lock(7219004417)"))
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            conn.commit()
+        finally:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_unlock(7219004417)"))
+                conn.commit()
