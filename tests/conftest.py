@@ -20,6 +20,7 @@ from mcp import Client  # noqa: E402
 from mlops_mcp.core.config import Settings  # noqa: E402
 from mlops_mcp.server.app import build_server  # noqa: E402
 
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

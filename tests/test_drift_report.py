@@ -12,9 +12,9 @@ import pytest
 from scipy import stats
 
 from mlops_mcp.core.drift import check_drift, check_drift_parquet, prepare_reference
-from mlops_mcp.core.values import rounded as round_sig
 from mlops_mcp.core.drift.severity import LARGE_EFFECT
 from mlops_mcp.core.errors import InvalidInput
+from mlops_mcp.core.values import rounded as round_sig
 
 
 def dates(r: np.random.Generator, n: int, start: str, days: int) -> pd.Series:

@@ -448,9 +448,15 @@ def test_reference_cache_is_safe_under_concurrency_and_recreation(shared: Any) -
 
 async def test_more_bad_input_found_in_review(mc: Client, shared: Any) -> None:
     row = recent_rows(shared, 1)[0]
-    for value in ("inf", "1e999", "-inf"):
-        text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(row, pace=value)]}))
-        assert "'pace' has an infinite value" in text
+    for value in ("inf", "1e999", "-inf", 1e308, -3e39):
+        for n in (1, 300):  # the single-row fast path and the DataFrame path
+            text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(row, pace=value)] * n}))
+            assert "'pace' has an infinite or too large value" in text and "internal" not in text
+    text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(row, home_rating=1e308)}))
+    assert "'home_rating' has an infinite or too large value" in text
+    typo = await mc.call_tool("train_model", {"model": "typo", "dataset": "nba/train.parquet", "target": "home_win",
+                                              "exclude": ["game_id", "season", "game_date", "point_margn"]})
+    assert "exclude: not in the data: 'point_margn' (did you mean 'point_margin'?)" in tool_error_text(typo)
     text = tool_error_text(await mc.call_tool("predict", {"model": "nba-win", "rows": [dict(row, pace="x" * 100_000)]}))
     assert "'pace' is numeric" in text and len(text) < 1_000
     text = tool_error_text(await mc.call_tool("explain_prediction", {"model": "nba-win", "row": dict(row, pace="inf")}))
@@ -567,6 +573,9 @@ async def test_small_data_can_be_given_inline(mc: Client, shared: Any) -> None:
                                                  "exclude": ["season", "point_margin"], "estimator": "logistic_regression"})
     assert not trained.is_error, trained.content
     assert trained.structured_content["n_train"] + trained.structured_content["n_test"] == 400
+    # the rows are kept as a file inside the first data root, and the version's lineage names it
+    lineage = shared.ops.registry.version("inline", 1).tags["mlops.dataset"]
+    assert lineage.startswith("inline/inline/") and (shared.ops.settings.data_roots[0] / lineage).is_file()
     labeled = rows[:150]
     compared = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": labeled})
     assert not compared.is_error and compared.structured_content["n_rows"] == 150
@@ -579,3 +588,10 @@ async def test_small_data_can_be_given_inline(mc: Client, shared: Any) -> None:
     assert "dataset" in tool_error_text(too_many) and "10000" in tool_error_text(too_many)
     not_rows = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [1, 2]})
     assert "dataset" in tool_error_text(not_rows)
+
+
+async def test_a_failed_first_registration_leaves_no_empty_model(mc: Client) -> None:
+    res = await mc.call_tool("register_model", {"model": "r3", "source": "models:/nba-win/1", "reference_dataset": [{"zzz": 1}]})
+    assert "reference_dataset" in tool_error_text(res) and "lacks the model's columns" in tool_error_text(res)
+    models = (await mc.call_tool("list_models", {})).structured_content["models"]
+    assert "r3" not in {m["model"] for m in models}

@@ -422,3 +422,16 @@ async def test_schedule_fires_a_job_once_per_tick(nba: dict[str, Any]) -> None:
         job = await wait_job(c, fired[0]["job_id"])
         assert job["trigger"] == "schedule" and counts(ops)[1] == jobs_before + 1
         await call(c, "set_retraining_policy", {"model": "nba-win", "on_drift": False, "on_decay": False})
+
+
+async def test_bad_params_are_refused_before_a_job_is_queued(nba: dict[str, Any]) -> None:
+    """train_model's up-front checks apply to start_retraining too: nothing is queued."""
+    ops = nba["ops"]
+    async with Client(nba["server"]) as c:
+        before = len((await call(c, "list_retraining_jobs", {"model": "nba-win"}))["jobs"])
+        for params, fragment in (({"n_estimators": 10**12}, "cap"), ({"bogus": 1}, "bogus"), ({"max_depth": "deep"}, "max_depth")):
+            r = await c.call_tool("start_retraining", {"model": "nba-win", "reason": "bad", "estimator": "random_forest", "params": params})
+            assert r.is_error and "params" in r.content[0].text and fragment in r.content[0].text, r.content
+        after = len((await call(c, "list_retraining_jobs", {"model": "nba-win"}))["jobs"])
+    assert after == before
+    assert ops is not None

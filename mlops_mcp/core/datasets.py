@@ -225,3 +225,30 @@ def load_dataset(
             raise InvalidInput(f"inline rows lack the columns {listing(missing)}", argument=argument)
         frame = frame[list(columns)]
     return Dataset(frame, f"{len(frame):,} inline rows")
+
+
+def keep_inline(data: Dataset, roots: Sequence[Path], owner: str) -> Dataset:
+    """Inline rows written to ``<first root>/inline/<owner>/<content hash>.parquet`` (the same rows
+    give the same file), so that what was trained on can be read again by path: a version's
+    lineage tag names that file, and retraining starts from it."""
+    import hashlib
+
+    import pandas as pd
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(data.frame, index=False).values.tobytes())
+    digest.update(",".join(map(str, data.frame.columns)).encode())
+    stem = Path("inline") / owner / digest.hexdigest()[:16]
+    for suffix in (".parquet", ".csv"):  # CSV when a column mixes types Parquet cannot hold
+        target = Path(roots[0]) / stem.with_suffix(suffix)
+        if target.exists():
+            return Dataset(data.frame, str(stem.with_suffix(suffix)), target)
+    target = Path(roots[0]) / stem.with_suffix(".parquet")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        data.frame.to_parquet(tmp, index=False)
+    except (ValueError, TypeError, ImportError, OSError):
+        target = target.with_suffix(".csv")
+        data.frame.to_csv(tmp, index=False)
+    os.replace(tmp, target)
+    return Dataset(data.frame, str(target.relative_to(Path(roots[0]))), target)

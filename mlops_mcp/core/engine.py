@@ -54,6 +54,18 @@ if TYPE_CHECKING:
     )
     from mlops_mcp.core.feedback.results import FeedbackResult, PerformanceReport
     from mlops_mcp.core.models.registry import Registry
+    from mlops_mcp.core.models.results import (
+        AliasMove,
+        Comparison,
+        ModelDetail,
+        ModelHistory,
+        ModelList,
+        RegisterResult,
+        TrainResult,
+        VersionDetail,
+    )
+    from mlops_mcp.core.monitoring.results import ModelHealth
+    from mlops_mcp.core.monitoring.service import Monitoring
     from mlops_mcp.core.retraining.policy import GateSpec
     from mlops_mcp.core.retraining.results import (
         CancelResult,
@@ -65,18 +77,6 @@ if TYPE_CHECKING:
         RetrainingStarted,
     )
     from mlops_mcp.core.retraining.service import RetrainingService
-    from mlops_mcp.core.monitoring.results import ModelHealth
-    from mlops_mcp.core.monitoring.service import Monitoring
-    from mlops_mcp.core.models.results import (
-        AliasMove,
-        Comparison,
-        ModelDetail,
-        ModelHistory,
-        ModelList,
-        RegisterResult,
-        TrainResult,
-        VersionDetail,
-    )
     from mlops_mcp.core.serving.predictor import PredictionBatch, Predictor
     from mlops_mcp.core.serving.results import PredictResult
     from mlops_mcp.core.store import Store
@@ -985,6 +985,31 @@ class MLOps:
             )
         return RetrainingPolicy.model_validate(policy.view(row, task))
 
+    def _check_training_params(self, model: str, estimator: str | None, params: dict[str, Any] | None) -> None:
+        """The checks train_model makes up front (names, the operator's caps, values), made before a
+        retraining job is queued, so a bad ``params`` is refused now rather than failing the job."""
+        if not params and not estimator:
+            return
+        from mlops_mcp.core.errors import InvalidInput, NotFound
+        from mlops_mcp.core.models.pipeline import TrainingLimits, make_estimator
+        from mlops_mcp.core.models.refs import ModelRef
+        from mlops_mcp.core.models.registry import TAG_ESTIMATOR, TAG_TASK
+
+        try:
+            tags = self.registry.resolve(ModelRef.parse(model)).tags or {}
+        except NotFound:
+            return  # no champion: the job's own checks say what is missing
+        name, task = estimator or tags.get(TAG_ESTIMATOR), tags.get(TAG_TASK)
+        if not name or not task:
+            return
+        candidate = make_estimator(name, task, params or {}, TrainingLimits.from_settings(self.settings))
+        validate = getattr(candidate, "_validate_params", None)  # scikit-learn's own value checks, without fitting
+        if callable(validate):
+            try:
+                validate()
+            except (ValueError, TypeError) as exc:
+                raise InvalidInput(str(exc).splitlines()[0][:500], argument="params") from None
+
     def start_retraining(
         self,
         model: str,
@@ -1012,6 +1037,7 @@ class MLOps:
 
             raise InvalidInput(f"{wait_seconds!r} is outside (0, {MAX_WAIT_SECONDS}] seconds", argument="wait_seconds")
         service = self.retraining
+        self._check_training_params(model, estimator, params)
         row, _ = service.start(
             model, reason, actor, dataset=dataset, use_feedback=use_feedback, since=since, estimator=estimator,
             params=params, after_gate=after_gate, auto_promote=auto_promote,

@@ -35,6 +35,15 @@ DatasetArg = Annotated[
         f"or, for small data, the rows inline: a list of up to {MAX_INLINE_ROWS:,} objects (column: value)"
     ),
 ]
+#: a path inside the data roots only (tools that keep the file itself: ingest, retraining data)
+DataPathArg = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1024,
+        description="a CSV or Parquet path relative to a data root (see get_server_info), e.g. 'nba/train.parquet'",
+    ),
+]
 ReasonArg = Annotated[str | None, Field(max_length=1000, description="why; kept in the history")]
 ConfirmArg = Annotated[bool, Field(description="true to go ahead on clients that cannot ask the user (elicitation)")]
 PlotArg = Annotated[bool, Field(description="also return a PNG chart")]

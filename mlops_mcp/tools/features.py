@@ -20,7 +20,7 @@ from mlops_mcp.core.features.results import (
     TrainingSetResult,
 )
 from mlops_mcp.core.limits import MAX_ID
-from mlops_mcp.tools.args import DatasetArg, EntityKeysArg, TimeArg
+from mlops_mcp.tools.args import DataPathArg, EntityKeysArg, TimeArg
 from mlops_mcp.tools.context import caller, engine, progress_reporter
 
 ViewArg = Annotated[str, Field(min_length=1, max_length=64, description="feature view name, e.g. 'team_form'")]
@@ -97,7 +97,7 @@ def get_feature_view(
     return engine(ctx).get_feature_view(view, version)
 
 
-def ingest_features(view: ViewArg, dataset: DatasetArg, ctx: Context) -> IngestResult:
+def ingest_features(view: ViewArg, dataset: DataPathArg, ctx: Context) -> IngestResult:
     """Append a CSV/Parquet file's rows to a feature view's offline store (its current version), in
     one transaction: the file is checked whole first (columns, key types, event times, value
     types), so nothing is half-ingested. Sending the same file again (same content, any name)

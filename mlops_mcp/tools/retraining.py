@@ -23,7 +23,7 @@ from mlops_mcp.core.retraining.results import (
     RetrainingPolicy,
     RetrainingStarted,
 )
-from mlops_mcp.tools.args import ConfirmArg, DatasetArg, ModelNameArg, TimeArg
+from mlops_mcp.tools.args import ConfirmArg, DataPathArg, ModelNameArg, TimeArg
 from mlops_mcp.tools.confirm import ConfirmOutcome, confirm_or_ask, outcome
 from mlops_mcp.tools.context import caller, engine, progress_reporter
 
@@ -88,7 +88,7 @@ def start_retraining(
     model: ModelNameArg,
     ctx: Context,
     reason: Annotated[str | None, Field(max_length=1000, description="why; kept with the job and on the new version")] = None,
-    dataset: Annotated[DatasetArg | None, Field(description="labeled data to train on instead of the champion's training dataset")] = None,
+    dataset: Annotated[DataPathArg | None, Field(description="labeled data (a path in a data root) to train on instead of the champion's training dataset")] = None,
     use_feedback: Annotated[bool, Field(description="add the logged inputs of predictions that have ground truth")] = True,
     since: TimeArg = None,
     estimator: Annotated[EstimatorName | None, Field(description="default: the champion's")] = None,

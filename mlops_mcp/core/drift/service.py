@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp.core.datasets import DataSource, load_dataset, read_frame, resolve_path
-from mlops_mcp.core.times import parse_time
 from mlops_mcp.core.errors import InvalidInput, NotFound, listing
 from mlops_mcp.core.models.profile import PREDICTION_COLUMN, prepare_for_drift, prepared_reference
 from mlops_mcp.core.models.registry import ModelRef, Registry
+from mlops_mcp.core.times import parse_time
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_mcp.core.errors import InvalidInput
+from mlops_mcp.core.limits import MAX_NUMBER
 from mlops_mcp.core.models.pipeline import FeatureSchema, category_error, is_category_value, short
 
 if TYPE_CHECKING:
@@ -65,9 +66,10 @@ def coerce_record(row: dict[str, Any], schema: FeatureSchema, argument: str = "r
                     f"column '{name}' is numeric but got {short(value)}; send a number or null",
                     argument=argument,
                 ) from None
-            if math.isinf(number):
+            if math.isinf(number) or abs(number) > MAX_NUMBER:
                 raise InvalidInput(
-                    f"column '{name}' has an infinite value; send a finite number or null", argument=argument
+                    f"column '{name}' has an infinite or too large value; send a number within +-{MAX_NUMBER:.1e} or null",
+                    argument=argument
                 )
             out.append(None if math.isnan(number) else number)
         else:

@@ -7,7 +7,14 @@ from typing import Any
 
 from mlops_mcp.core.datasets import DataSource, load_dataset
 from mlops_mcp.core.errors import InvalidInput, listing
-from mlops_mcp.core.models.registry import TAG_ESTIMATOR, TAG_REFERENCE, TAG_TARGET, TAG_TASK, Registry, check_name
+from mlops_mcp.core.models.registry import (
+    TAG_ESTIMATOR,
+    TAG_REFERENCE,
+    TAG_TARGET,
+    TAG_TASK,
+    Registry,
+    check_name,
+)
 from mlops_mcp.core.models.results import (
     AliasEventInfo,
     Comparison,

@@ -9,7 +9,6 @@ if they ever disagree, so the fast path can never change a prediction.
 from __future__ import annotations
 
 import math
-
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,6 +133,7 @@ class FastEncoder:
         columns, anything else refused naming row and column; categoricals compared as strings.
         """
         from mlops_mcp.core.errors import InvalidInput
+        from mlops_mcp.core.limits import MAX_NUMBER
         from mlops_mcp.core.models.pipeline import category_error, is_category_value, short
 
         z = np.empty((len(rows), len(self.features)), dtype=float)
@@ -152,9 +152,10 @@ class FastEncoder:
                         f"column '{name}' is numeric but got {short(value)} (row {i}); send a number or null",
                         argument="rows",
                     ) from None
-                if math.isinf(number):
+                if math.isinf(number) or abs(number) > MAX_NUMBER:
                     raise InvalidInput(
-                        f"column '{name}' has an infinite value (row {i}); send a finite number or null", argument="rows"
+                        f"column '{name}' has an infinite or too large value (row {i}); send a number within "
+                        f"+-{MAX_NUMBER:.1e} or null", argument="rows"
                     )
                 z[i, j] = number
             for j, name, lookup, fill in cats:

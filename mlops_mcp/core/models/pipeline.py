@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_mcp.core.errors import InvalidInput, listing
+from mlops_mcp.core.limits import MAX_NUMBER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,6 +108,12 @@ def infer_schema(
     Named in ``features`` alone, a date column is refused with what to do instead."""
     import pandas as pd
 
+    unknown = [c for c in (exclude or []) if c not in frame.columns]
+    if unknown:  # a typo here would silently keep the column (a leaking label, an identifier)
+        import difflib
+
+        hints = [f"{c!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(c, list(map(str, frame.columns)), 1)) else repr(c) for c in unknown]
+        raise InvalidInput(f"not in the data: {', '.join(hints)}; columns: {listing(frame.columns)}", argument="exclude")
     columns = [c for c in frame.columns if c != target and c not in (exclude or [])]
     if features is not None:
         missing = [c for c in features if c not in frame.columns]
@@ -251,10 +258,14 @@ def coerce_features(frame: "pd.DataFrame", schema: FeatureSchema, argument: str 
                         argument=argument,
                     )
                 converted = converted.astype("float64")
-            infinite = np.isinf(converted.to_numpy())
+            with np.errstate(invalid="ignore"):
+                infinite = np.abs(converted.to_numpy()) > MAX_NUMBER  # inf too; models compute in float32
             if infinite.any():
                 row = converted.index[infinite.argmax()]
-                raise InvalidInput(f"column '{col}' has an infinite value (row {row}); send a finite number or null", argument=argument)
+                raise InvalidInput(
+                    f"column '{col}' has an infinite or too large value (row {row}); send a number within +-{MAX_NUMBER:.1e} or null",
+                    argument=argument,
+                )
             out[col] = converted
         else:
             if series.dtype == object:

@@ -5,6 +5,7 @@ A ``.skops`` file is loaded with only scikit-learn's and numpy's own types trust
 arbitrary code when loaded, so they are refused unless ``MLOPS_TRUST_PICKLE=true``.
 """
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from mlops_mcp.core.models.profile import (
     write_profile,
 )
 from mlops_mcp.core.models.registry import TAG_REFERENCE, TAG_TASK, Registry, check_alias, check_name
+
+log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".skops", ".joblib", ".pkl", ".pickle", "")
 
@@ -37,7 +40,6 @@ def register(
     trust_pickle: bool,
     reference_rows: int,
 ) -> dict[str, Any]:
-    from mlops_mcp.core.models.training import log_and_register
 
     check_name(model)
     if alias is not None:
@@ -48,6 +50,58 @@ def register(
     reference_frame = None
     if reference_dataset is not None:
         reference_frame = load_dataset(reference_dataset, roots, argument="reference_dataset").frame
+
+    existed = _exists(registry, model)
+    try:
+        version = _register(
+            registry, roots, model, source, description, reference_frame, tags, trust_pickle, reference_rows
+        )
+    except BaseException:
+        if not existed:  # a failed first registration leaves no empty model behind
+            _drop_if_empty(registry, model)
+        raise
+    try:
+        if alias is not None:
+            alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
+        else:
+            alias_result = registry.first_champion(model, version, actor, via=f"register_model from {source}")
+    except BaseException:
+        registry.client.delete_model_version(model, str(version))
+        raise
+    return {"model": model, "version": version, "source": source, "alias": alias_result,
+            "auto_champion": alias is None and alias_result is not None,
+            "reference_rows": None if reference_frame is None else min(len(reference_frame), reference_rows)}
+
+
+def _exists(registry: Registry, model: str) -> bool:
+    try:
+        registry.registered_model(model)
+        return True
+    except NotFound:
+        return False
+
+
+def _drop_if_empty(registry: Registry, model: str) -> None:
+    try:
+        if not registry.versions(model):
+            registry.client.delete_registered_model(model)
+    except Exception:  # cleaning up must not hide the error being reported
+        log.warning("could not remove the empty registered model %s", model, exc_info=True)
+
+
+def _register(
+    registry: Registry,
+    roots: list[Path],
+    model: str,
+    source: str,
+    description: str | None,
+    reference_frame: Any,
+    tags: dict[str, str],
+    trust_pickle: bool,
+    reference_rows: int,
+) -> int:
+    """The new version's number (registered from a URI or a local file, with its reference)."""
+    from mlops_mcp.core.models.training import log_and_register
 
     if source.startswith(("runs:/", "models:/")):
         version = _register_uri(registry, model, source, description, tags)
@@ -80,17 +134,7 @@ def register(
             description=description,
             example=example,
         )
-    try:
-        if alias is not None:
-            alias_result = registry.set_alias(model, alias, version, actor, reason=f"register_model from {source}")
-        else:
-            alias_result = registry.first_champion(model, version, actor, via=f"register_model from {source}")
-    except BaseException:
-        registry.client.delete_model_version(model, str(version))
-        raise
-    return {"model": model, "version": version, "source": source, "alias": alias_result,
-            "auto_champion": alias is None and alias_result is not None,
-            "reference_rows": None if reference_frame is None else min(len(reference_frame), reference_rows)}
+    return version
 
 
 def _register_uri(registry: Registry, model: str, source: str, description: str | None, tags: dict[str, str]) -> int:

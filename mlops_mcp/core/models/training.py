@@ -9,14 +9,14 @@ the new version is deleted again.
 import logging
 import tempfile
 import threading
-import warnings
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_mcp import __version__
-from mlops_mcp.core.datasets import DataSource, load_dataset
+from mlops_mcp.core.datasets import DataSource, keep_inline, load_dataset
 from mlops_mcp.core.errors import Cancelled, InvalidInput, listing
 from mlops_mcp.core.models.pipeline import (
     ESTIMATORS,
@@ -145,7 +145,6 @@ def train(
     The fit runs in a child process (see ``fitting``), bounded by the operator's caps on
     hyper-parameters and MLOPS_MAX_TRAIN_SECONDS; setting ``cancel`` (the MCP request was
     cancelled) stops it at once, and nothing is registered unless the version was already created."""
-    import numpy as np
     from sklearn.model_selection import train_test_split
 
     check_name(model)
@@ -161,8 +160,15 @@ def train(
 
     warm_up()
     data = load_dataset(dataset, roots)
+    if data.path is None:  # inline rows: kept as a file, so lineage (and retraining) can read them again
+        data = keep_inline(data, roots, model)
     frame = data.frame
-    from mlops_mcp.core.features.training_set import feature_refs, lineage_for, read_lineage, training_exclusions
+    from mlops_mcp.core.features.training_set import (
+        feature_refs,
+        lineage_for,
+        read_lineage,
+        training_exclusions,
+    )
 
     lineage = None if data.path is None else read_lineage(data.path)  # a build_training_set file: keys and time are not inputs; refs become lineage
     if lineage is not None and features is None:
@@ -215,6 +221,12 @@ def train(
     schema.classes = classes
     progress(0.7, "evaluating on the held-out split")
     metrics = evaluate(pipeline, task_, X_test, y_test, classes)
+    perfect = [k for k in ("roc_auc", "accuracy", "r2") if metrics.get(k, 0.0) >= 0.999]
+    if perfect:
+        warnings.append(
+            f"held-out {perfect[0]} is {metrics[perfect[0]]:.4f}: nearly perfect, which usually means a feature leaks "
+            "the target (another label, an outcome recorded after the fact); check `features` and exclude it"
+        )
 
     progress(0.8, "logging to MLflow and registering")
     reg_started = time.perf_counter()

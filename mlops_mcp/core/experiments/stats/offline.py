@@ -8,7 +8,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mlops_mcp.core.errors import InvalidInput
-from mlops_mcp.core.metrics import metric as registry_metric
 from mlops_mcp.core.experiments.results import (
     OfflineComparison,
     TestResult,
@@ -31,6 +30,7 @@ from mlops_mcp.core.experiments.stats.paired import (
     paired_bootstrap,
     paired_t,
 )
+from mlops_mcp.core.metrics import metric as registry_metric
 
 # --------------------------------------------------------------------------------------------------
 # offline comparison (run_ab_test)
