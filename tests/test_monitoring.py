@@ -154,6 +154,10 @@ async def test_health_through_the_client(mon: dict[str, Any]) -> None:
         assert ("MLOpsQualityDegraded" in names) == q["degraded"]
         # the error share is 1 in 9 requests: above 5%, the rules file's PredictionErrors
         assert "MLOpsPredictionErrors" in names and h["status"] == "critical"
+        assert "9 prediction requests, 8 answered (320 rows), 1 failed (11.1% of requests)" in text
+        # v1 is the first champion: there is nothing to roll back to, so no rollback is suggested
+        assert ops.registry.rollback_candidate(MODEL) is None
+        assert not any(call.startswith("rollback_model") for call in h["next_calls"])
 
         # a drifted check (the rule change moved the features; a low drift_share makes it dataset drift)
         d = await c.call_tool("check_drift", {"model": MODEL, "dataset": "nba/recent.parquet", "drift_share": 0.2})
@@ -324,3 +328,15 @@ async def test_metrics_answer_503_when_the_store_is_unreachable(tmp_path: Path) 
             assert r.status_code == 503
             assert r.text.startswith("store unreachable:") and "OperationalError" in r.text
     server.ops.close()
+
+
+def test_next_calls_suggest_a_rollback_only_where_one_works() -> None:
+    from mlops_mcp.core.monitoring.health import _next_calls
+    from mlops_mcp.core.monitoring.results import Traffic
+
+    traffic = Traffic(window_hours=24, predictions=10, requests=2, errors=0, error_rate=0.0, latency=None, by_version={}, hourly=[0] * 24)
+    fired = [{"name": "MLOpsQualityDegraded"}]
+    without = _next_calls("m", {"champion": 1}, traffic, [], None, [], fired, time.time(), None)
+    with_target = _next_calls("m", {"champion": 2}, traffic, [], None, [], fired, time.time(), 1)
+    assert not any(c.startswith("rollback_model") for c in without)
+    assert "rollback_model(model='m')" in with_target

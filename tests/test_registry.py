@@ -81,6 +81,7 @@ async def test_train_promote_predict_rollback_cycle(mc: Client, shared: Any) -> 
     after = await mc.call_tool("predict", {"model": "cycle", "rows": rows})
     assert {p["version"] for p in after.structured_content["predictions"]} == {2}
 
+    assert shared.ops.registry.rollback_candidate("cycle") == 1  # what get_model_health's suggestion relies on
     back = await mc.call_tool("rollback_model", {"model": "cycle", "reason": "rf worse", "confirm": True})
     assert back.structured_content["from_version"] == 2 and back.structured_content["to_version"] == 1
     again = await mc.call_tool("predict", {"model": "cycle", "rows": rows})
@@ -89,6 +90,7 @@ async def test_train_promote_predict_rollback_cycle(mc: Client, shared: Any) -> 
         p["probabilities"] for p in before.structured_content["predictions"]
     ]
 
+    assert shared.ops.registry.rollback_candidate("cycle") is None
     nothing = await mc.call_tool("rollback_model", {"model": "cycle", "confirm": True})
     assert "no earlier version" in tool_error_text(nothing)
 
@@ -209,6 +211,19 @@ async def test_list_get_and_compare(mc: Client) -> None:
     assert cmp["n_rows"] == 300 and {m["metric"] for m in cmp["dataset_metrics"]} >= {"accuracy", "roc_auc"}
     acc = next(m for m in cmp["dataset_metrics"] if m["metric"] == "accuracy")
     assert acc["diff"] == pytest.approx(acc["b"] - acc["a"], abs=1e-6)
+
+
+async def test_compare_refuses_labels_the_model_cannot_predict(mc: Client, shared: Any) -> None:
+    data_dir = shared.ops.settings.data_roots[0]
+    frame = pd.read_parquet(data_dir / "nba" / "recent.parquet").head(50).copy()
+    frame["home_win"] = frame["home_win"].astype(int).where(frame.index % 2 == 0, 2)  # '2' is no class of the model
+    frame.to_csv(data_dir / "odd_labels.csv", index=False)
+    for tool, args in (
+        ("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": "odd_labels.csv"}),
+        ("run_ab_test", {"model": "nba-win", "variant_a": "1", "variant_b": "2", "dataset": "odd_labels.csv"}),
+    ):
+        text = tool_error_text(await mc.call_tool(tool, args))
+        assert "does not know as classes: 2" in text and "dataset" in text, (tool, text)
 
 
 async def test_register_from_run_and_skops_and_refuse_pickle(mc: Client, shared: Any, tmp_path: Path) -> None:

@@ -148,11 +148,19 @@ async def test_tool_list_is_served_from_a_cache_built_on_first_start(settings: S
         assert cold.catalog.built == set(), "listing from the cache must not build tools"
         assert not (await c.call_tool("get_server_info", {})).is_error
         assert cold.catalog.built == {"get_server_info"}
-    # a damaged cache is ignored and rewritten, never trusted
-    cache.write_text('{"fingerprint": "%s", "tools": {"get_server_info": {"input_schema": 1}}' % fingerprint())
-    async with Client(build_server(settings)) as c:
-        assert {t.name: t.model_dump() for t in (await c.list_tools()).tools} == eager
-    assert json.loads(cache.read_text())["tools"]["get_server_info"]["input_schema"] == eager["get_server_info"]["input_schema"]
+    # a damaged cache (truncated, or valid JSON of another shape) is ignored and rewritten, never trusted
+    for damaged in (
+        '{"fingerprint": "%s", "tools": {"get_server_info": {"input_schema": 1}}' % fingerprint(),
+        "[1, 2]",
+        '"tools"',
+        '{"fingerprint": "%s", "tools": ["get_server_info"]}' % fingerprint(),
+        '{"fingerprint": "%s", "tools": {"get_server_info": 7}}' % fingerprint(),
+    ):
+        cache.write_text(damaged)
+        async with Client(build_server(settings)) as c:
+            assert {t.name: t.model_dump() for t in (await c.list_tools()).tools} == eager, damaged
+        rewritten = json.loads(cache.read_text())["tools"]["get_server_info"]
+        assert rewritten["input_schema"] == eager["get_server_info"]["input_schema"], damaged
 
 
 def test_every_tool_is_declared_consistently() -> None:

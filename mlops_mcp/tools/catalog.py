@@ -130,9 +130,12 @@ class ToolCatalog:
             return {}
         try:
             data = json.loads(self.cache_file.read_text())
-            return dict(data["tools"]) if data.get("fingerprint") == fingerprint() else {}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             return {}
+        # anything but the shape we write (a hand-edited or truncated file) is ignored and rewritten
+        if not isinstance(data, dict) or data.get("fingerprint") != fingerprint() or not isinstance(data.get("tools"), dict):
+            return {}
+        return {k: v for k, v in data["tools"].items() if isinstance(k, str) and isinstance(v, dict)}
 
     def _save(self, schemas: dict[str, dict[str, Any]]) -> None:
         """Merge into the cache file, atomically (several servers may start at once)."""

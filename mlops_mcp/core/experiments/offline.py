@@ -121,6 +121,7 @@ def run(
     from mlops_mcp.core.datasets import load_dataset
     from mlops_mcp.core.models.pipeline import coerce_features
     from mlops_mcp.core.models.registry import TAG_TARGET
+    from mlops_mcp.core.models.training import check_known_labels
 
     from . import stats
 
@@ -166,13 +167,8 @@ def run(
     classes = list(a.classes) if a.classes is not None else None
     pred_a, proba_a = _predict(a, X, want_proba, classes)
     pred_b, proba_b = _predict(b, X, want_proba, classes)
-    if a.task == "classification" and classes is not None:
-        unknown = sorted({str(v) for v in set(y.tolist())} - {str(c) for c in classes})
-        if unknown:
-            raise InvalidInput(
-                f"'{label}' holds values the model does not know as classes: {listing(unknown)}; classes: {listing(classes)}",
-                argument="target" if target else "dataset",
-            )
+    if a.task == "classification":
+        check_known_labels(y, classes, label, "target" if target else "dataset")
     result = stats.compare_offline(
         a.task, name, y, pred_a, pred_b, proba_a, proba_b, alpha,
         classes=classes if want_proba else None,

@@ -131,7 +131,7 @@ def compare_versions(
     registry: Registry, roots: list[Path], name: str, version_a: int, version_b: int, dataset: DataSource | None, target: str | None
 ) -> Comparison:
     """Training metrics side by side; with a labeled dataset, both evaluated on it now."""
-    from mlops_mcp.core.models.training import evaluate
+    from mlops_mcp.core.models.training import check_known_labels, evaluate
 
     if version_a == version_b:
         raise InvalidInput(f"version_a and version_b are both {version_a}; compare two different versions", argument="version_b")
@@ -153,6 +153,7 @@ def compare_versions(
     if dataset is None:
         return Comparison.model_validate(result)
     a, b = registry.load(mv_a), registry.load(mv_b)
+    explicit_target = target is not None
     target = target or (mv_a.tags or {}).get(TAG_TARGET) or a.schema.target
     if not target:
         raise InvalidInput("the versions do not record their target; pass target", argument="target")
@@ -163,6 +164,9 @@ def compare_versions(
     frame = frame[frame[target].notna()]
     if frame.empty:
         raise InvalidInput(f"'{data.name}' has no rows with a value in '{target}'", argument="dataset")
+    for loaded in (a, b):
+        if loaded.task == "classification":
+            check_known_labels(frame[target], loaded.classes, target, "target" if explicit_target else "dataset")
     from mlops_mcp.core.models.pipeline import coerce_features
 
     scores = {}

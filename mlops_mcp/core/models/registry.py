@@ -501,30 +501,20 @@ class Registry:
             aliases = self.aliases(name)
             raise NotFound(f"model '{name}' has no alias '{alias}' to roll back; aliases: {listing(aliases)}", argument="alias")
         held = self._held.__dict__.get("txns", {}).get((name, alias))
-        stack: list[int | None] = []
-        for e in self.alias_events(name, alias, session=held.session if held else None):
-            if e.kind == "rollback":
-                # back to the newest place the alias held that version (an explicit to_version may
-                # skip several steps); a version never held before replaces the top
-                if e.to_version in stack:
-                    del stack[len(stack) - stack[::-1].index(e.to_version) :]
-                elif stack:
-                    stack[-1] = e.to_version
-                continue
-            if not stack and e.from_version is not None:
-                stack.append(e.from_version)
-            if e.to_version is None:
-                stack = []
-            else:
-                stack.append(e.to_version)
-        previous = [v for v in stack[:-1] if v is not None and v != current]
-        if not previous:
+        target = _rollback_version(self.alias_events(name, alias, session=held.session if held else None), current)
+        if target is None:
             raise Conflict(
                 f"'{name}@{alias}' (now v{current}) has no earlier version in its history to roll back to; "
                 "pass to_version to choose one",
                 argument="alias",
             )
-        return current, previous[-1]
+        return current, target
+
+    def rollback_candidate(self, name: str, alias: str = "champion") -> int | None:
+        """The version a rollback would go back to now, or None; reads only (for suggestions:
+        a move made outside this server is recorded by the rollback itself, not here)."""
+        current = self.aliases(name).get(alias)
+        return None if current is None else _rollback_version(self.alias_events(name, alias), current)
 
     def history(self, name: str) -> list[dict[str, Any]]:
         self.registered_model(name)
@@ -591,3 +581,26 @@ def _schema_from_model(model: Any, meta: dict[str, Any], flavor: str) -> Feature
         "reference_dataset so its columns are known",
         argument="model",
     )
+
+
+def _rollback_version(events: list[Any], current: int) -> int | None:
+    """Where a rollback of an alias now at ``current`` goes, from its recorded moves (oldest first).
+    Rollbacks undo promotions one by one, so after v1 -> v2 -> v3, two rollbacks lead to v2 and then v1."""
+    stack: list[int | None] = []
+    for e in events:
+        if e.kind == "rollback":
+            # back to the newest place the alias held that version (an explicit to_version may
+            # skip several steps); a version never held before replaces the top
+            if e.to_version in stack:
+                del stack[len(stack) - stack[::-1].index(e.to_version) :]
+            elif stack:
+                stack[-1] = e.to_version
+            continue
+        if not stack and e.from_version is not None:
+            stack.append(e.from_version)
+        if e.to_version is None:
+            stack = []
+        else:
+            stack.append(e.to_version)
+    previous = [v for v in stack[:-1] if v is not None and v != current]
+    return previous[-1] if previous else None

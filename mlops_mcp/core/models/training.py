@@ -93,6 +93,19 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     }
 
 
+def check_known_labels(y: Any, classes: list[Any] | None, label: str, argument: str) -> None:
+    """Refuse labels a classifier cannot predict: sklearn's metrics would fail (or, worse, score
+    them silently as errors), so the caller hears which values are unknown and which it knows."""
+    if classes is None:
+        return
+    unknown = sorted({str(v) for v in set(list(y))} - {str(c) for c in classes})
+    if unknown:
+        raise InvalidInput(
+            f"'{label}' holds values the model does not know as classes: {listing(unknown)}; classes: {listing(classes)}",
+            argument=argument,
+        )
+
+
 def evaluate(model: Any, task: str, X: "pd.DataFrame", y: "pd.Series", classes: list[Any] | None) -> dict[str, float]:
     pred = model.predict(X)
     if task == "classification":

@@ -139,6 +139,9 @@ def model_health(
         model, drift=head, quality=chosen, errors_1h=errors_1h, requests_1h=requests_1h,
         predictions_1h=sum(hourly[-2:]), predictions_24h=predictions, srm=srm,
     )
+    # a rollback is suggested only where one would work (an earlier champion in the history)
+    degraded = any(a["name"] == "MLOpsQualityDegraded" for a in alert_list)
+    rollback_to = registry.rollback_candidate(model, "champion") if degraded else None
     status = "critical" if any(a["severity"] == "critical" for a in alert_list) else "warning" if alert_list else "ok"
     return ModelHealth(
         model=model,
@@ -151,7 +154,7 @@ def model_health(
         experiments=experiments,
         retraining=Retraining(**retraining.model_section(store, model)),
         alerts=[HealthAlert(**a) for a in alert_list],
-        next_calls=_next_calls(model, aliases, traffic, quality, drift, experiments, alert_list, now),
+        next_calls=_next_calls(model, aliases, traffic, quality, drift, experiments, alert_list, now, rollback_to),
     )
 
 
@@ -204,7 +207,7 @@ def _experiments(store: "Store", model: str) -> tuple[list[ExperimentSummary], l
 
 def _next_calls(
     model: str, aliases: dict[str, int], traffic: Traffic, quality: list[VersionQuality], drift: DriftSummary | None,
-    experiments: list[ExperimentSummary], fired: list[dict[str, str]], now: float,
+    experiments: list[ExperimentSummary], fired: list[dict[str, str]], now: float, rollback_to: int | None = None,
 ) -> list[str]:
     calls: list[str] = []
     names = {a["name"] for a in fired}
@@ -212,7 +215,8 @@ def _next_calls(
         calls.append(f"get_model_performance(model='{model}', plot=true)")
         if "challenger" in aliases:
             calls.append(f"run_ab_test(model='{model}', dataset=<recent labeled data>)")
-        calls.append(f"rollback_model(model='{model}')")
+        if rollback_to is not None:
+            calls.append(f"rollback_model(model='{model}')")
     if "MLOpsDriftDetected" in names:
         calls.append(f"check_drift(model='{model}', plot=true)")
     if "MLOpsPredictionErrors" in names or "MLOpsNoTraffic" in names:

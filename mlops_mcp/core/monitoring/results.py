@@ -115,8 +115,8 @@ class ModelHealth(Result):
         ]
         lat = t.latency
         lines.append(
-            f"Last 24 h: {t.predictions:,} predictions in {t.requests:,} requests, {t.errors:,} failed"
-            + (f" ({t.error_rate:.1%})" if t.error_rate is not None else "")
+            f"Last 24 h: {t.requests + t.errors:,} prediction requests, {t.requests:,} answered ({t.predictions:,} rows), "
+            f"{t.errors:,} failed" + (f" ({t.error_rate:.1%} of requests)" if t.error_rate is not None else "")
             + (f"; latency p50 {lat.p50_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms" if lat and lat.p50_ms is not None and lat.p95_ms is not None else "")
             + "."
         )

@@ -46,6 +46,7 @@ class Monitoring:
     def health(self, model: str) -> "ModelHealth":
         from mlops_mcp.core.monitoring.health import model_health
 
+        self.recorder.flush()  # this process's buffered prediction errors count in its own read-out
         return model_health(self._store(), self._registry(), self.baselines, self.drift_cache, model)
 
     def close(self) -> None:
