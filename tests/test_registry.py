@@ -599,6 +599,10 @@ async def test_small_data_can_be_given_inline(mc: Client, shared: Any) -> None:
     assert not ab.is_error and ab.structured_content["n"] == 150
     imp = await mc.call_tool("get_feature_importance", {"model": "nba-win", "dataset": labeled[:50], "sample_size": 50})
     assert not imp.is_error and imp.structured_content["n_rows"] == 50
+    # a value the model cannot read is named by the caller's argument, not an internal one
+    bad = [{**r, "home_rating": "high"} for r in labeled[:5]]
+    text = tool_error_text(await mc.call_tool("get_feature_importance", {"model": "nba-win", "dataset": bad}))
+    assert "get_feature_importance: dataset: " in text and "home_rating" in text, text
     too_many = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [{}] * 10_001})
     assert "dataset" in tool_error_text(too_many) and "10000" in tool_error_text(too_many)
     not_rows = await mc.call_tool("compare_model_versions", {"model": "nba-win", "version_a": 1, "version_b": 2, "dataset": [1, 2]})

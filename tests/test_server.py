@@ -286,3 +286,10 @@ async def test_huge_numbers_and_missing_prompt_arguments_get_clear_errors(client
         await client.get_prompt("investigate_drift", {})
     prompt = await client.get_prompt("investigate_drift", {"model": "nba-win"})
     assert "check_drift(model='nba-win')" in prompt.messages[0].content.text
+
+
+def test_cli_names_every_toolset() -> None:
+    from mlops_mcp.server.cli import TOOLSET_NAMES
+    from mlops_mcp.tools import TOOLSETS
+
+    assert TOOLSET_NAMES == TOOLSETS

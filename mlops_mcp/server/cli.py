@@ -14,6 +14,12 @@ from mlops_mcp import __version__
 if TYPE_CHECKING:
     from mlops_mcp.server.stdio import ProtocolPipes
 
+#: the toolsets, named here without importing the tool layer (it imports mcp); a test keeps this
+#: equal to ``mlops_mcp.tools.TOOLSETS``
+TOOLSET_NAMES = (
+    "server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring", "features",
+)
+
 
 def _configure_logging(level: str) -> None:
     # stdout belongs to the protocol in stdio mode: every log line goes to stderr.
@@ -50,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--read-only", action="store_true", help="offer only read-only tools")
     serve.add_argument(
         "--toolsets",
-        help="comma-separated toolsets to offer (default all): server, registry, serving, drift, explain, feedback, experiments, monitoring",
+        help=f"comma-separated toolsets to offer (default all; 'server' is always on): {', '.join(TOOLSET_NAMES)}",
     )
 
     demo = sub.add_parser("demo", help="run the end-to-end demo against a fresh home, printing each call")

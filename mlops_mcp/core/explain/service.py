@@ -141,6 +141,7 @@ def feature_importance(
         source = f"{dataset} (also the background rows: {mv.name}/{mv.version} has no reference profile)"
         cache_key = None
     importance = global_importance(
-        loaded.model, loaded.schema, sample, reference, cache=cache, cache_key=cache_key, max_rows=sample_size
+        loaded.model, loaded.schema, sample, reference, cache=cache, cache_key=cache_key, max_rows=sample_size,
+        argument="dataset" if dataset is not None else "model",
     )
     return importance, {"model": mv.name, "version": int(mv.version), "source": source}

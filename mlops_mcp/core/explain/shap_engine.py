@@ -1063,8 +1063,10 @@ def global_importance(
     cache_key: Hashable | None = None,
     max_rows: int = DEFAULT_SAMPLE_ROWS,
     time_budget_s: float | None = None,
+    argument: str = "sample",
 ) -> GlobalImportance:
     """Mean |SHAP| per original column over (up to ``max_rows`` of) ``sample``, largest first.
+    ``argument``: what errors about the rows name (the caller's own name for them).
 
     ``background`` defaults to ``sample`` (then the importance is relative to that data's own
     average). Tree models use exact path-dependent Tree SHAP when it is estimated to fit
@@ -1077,10 +1079,10 @@ def global_importance(
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
         raise InvalidInput(f"must be at least 1, got {max_rows!r}", argument="max_rows")
     if sample is None or len(sample) == 0:
-        raise InvalidInput("no rows to compute importance on", argument="sample")
+        raise InvalidInput("no rows to compute importance on", argument=argument)
     missing = [c for c in schema.features if c not in sample.columns]
     if missing:
-        raise InvalidInput(f"lacks model columns: {', '.join(missing)}", argument="sample")
+        raise InvalidInput(f"lacks model columns: {', '.join(missing)}", argument=argument)
     entry = _entry(model, schema, sample if background is None else background, cache, cache_key)
     method = entry.bulk_method
     answer = entry.answer
@@ -1095,7 +1097,7 @@ def global_importance(
                 f"(~{method.exact_s_per_row:.2g} s a row; budget {PERMUTATION_GLOBAL_BUDGET_S:g} s)"
             )
             rows = rows.sample(n=n, random_state=_SEED)
-    raw = coerce_features(rows, schema, argument="sample")
+    raw = coerce_features(rows, schema, argument=argument)
     enc = entry.inputs.encode(raw)
     phi, _, note = _run(method, enc, GLOBAL_BUDGET_S if time_budget_s is None else time_budget_s)
     if note:
