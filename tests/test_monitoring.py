@@ -164,6 +164,16 @@ async def test_health_through_the_client(mon: dict[str, Any]) -> None:
         assert not d.is_error and d.structured_content["drift_detected"] is True
         report = d.structured_content
         h = (await c.call_tool("get_model_health", {"model": MODEL})).structured_content
+        # once the champion moves to v2 (and the challenger alias with it) the report on v1 is history:
+        # no alert, and a check of the version serving now is suggested
+        promoted = await c.call_tool("set_model_alias", {"model": MODEL, "alias": "champion", "version": 2, "confirm": True})
+        assert not promoted.is_error, promoted.content
+        moved = (await c.call_tool("get_model_health", {"model": MODEL})).structured_content
+        back = await c.call_tool("set_model_alias", {"model": MODEL, "alias": "champion", "version": 1, "confirm": True})
+        assert not back.is_error, back.content
+    assert moved["drift"]["version"] == 1 and moved["aliases"] == {"champion": 2, "challenger": 2}
+    assert "MLOpsDriftDetected" not in {a["name"] for a in moved["alerts"]}
+    assert f"check_drift(model='{MODEL}')" in moved["next_calls"]
     drift = h["drift"]
     assert drift["report_id"] == report["report_id"] and drift["drift_detected"] is True
     assert drift["n_drifted"] == report["n_drifted"] and drift["share_drifted"] == pytest.approx(report["share_drifted"], abs=1e-4)

@@ -41,10 +41,11 @@ _REQUESTS = "sum by (model) (rate(mlops_prediction_latency_seconds_count[1h]))"
 RULES: tuple[Rule, ...] = (
     Rule(
         "MLOpsDriftDetected",
-        "max by (model, version) (mlops_drift_detected) == 1",
+        # only versions an alias points at: a report on a version since replaced is history, not an alert
+        "max by (model, version) (mlops_drift_detected) == 1 and on (model, version) group by (model, version) (mlops_model_info)",
         "0m",
         "warning",
-        "Data drift detected on {{ $labels.model }} v{{ $labels.version }} (newest drift report)",
+        "Data drift detected on {{ $labels.model }} v{{ $labels.version }} (newest drift report of a version in use)",
         "Call get_model_health(model='{{ $labels.model }}'), then get_drift_history(model='{{ $labels.model }}') and "
         "check_drift(model='{{ $labels.model }}', plot=true) to see which features moved; retrain or fix the data pipeline.",
     ),
@@ -129,10 +130,12 @@ def active(
     predictions_1h: float,
     predictions_24h: float,
     srm: list[tuple[int, float | None]],
+    in_use: set[int],
 ) -> list[dict[str, str]]:
-    """The rules' conditions on the store's figures for one model: (name, severity, summary, runbook)."""
+    """The rules' conditions on the store's figures for one model: (name, severity, summary, runbook).
+    ``in_use``: the versions an alias points at (drift on any other version is history)."""
     fired: list[tuple[Rule, dict[str, Any]]] = []
-    if drift is not None and drift.drift_detected:
+    if drift is not None and drift.drift_detected and drift.version in in_use:
         fired.append((BY_NAME["MLOpsDriftDetected"], {"model": model, "version": drift.version}))
     for q in quality:
         if q.degraded:

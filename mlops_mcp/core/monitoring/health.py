@@ -137,7 +137,7 @@ def model_health(
     experiments, srm = _experiments(store, model)
     alert_list = alerts.active(
         model, drift=head, quality=chosen, errors_1h=errors_1h, requests_1h=requests_1h,
-        predictions_1h=sum(hourly[-2:]), predictions_24h=predictions, srm=srm,
+        predictions_1h=sum(hourly[-2:]), predictions_24h=predictions, srm=srm, in_use=set(aliases.values()),
     )
     # a rollback is suggested only where one would work (an earlier champion in the history)
     degraded = any(a["name"] == "MLOpsQualityDegraded" for a in alert_list)
@@ -224,7 +224,9 @@ def _next_calls(
     for e in experiments:
         calls.append(f"get_ab_test(experiment_id={e.experiment_id})" if e.kind == "ab" else f"get_shadow_report(model='{model}')")
     stale = drift is None or (snapshot.seconds(drift.checked_at) or 0.0) < now - 7 * 86400
-    if stale and traffic.predictions:
+    # the newest report is about a version the champion alias has since left: check the one serving now
+    replaced = drift is not None and aliases.get("champion") not in (None, drift.version)
+    if (stale and traffic.predictions) or replaced:
         calls.append(f"check_drift(model='{model}')")
     if traffic.predictions and not any(q.labeled for q in quality):
         calls.append("log_feedback(items=[{prediction_id, actual}, ...])")
