@@ -164,71 +164,84 @@ def test_concurrent_requests_are_logged_exactly_once_and_readable(
 def test_answered_predictions_survive_kill_9(trained_home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Two server processes on one store take REST predictions from 8 clients; one is killed with
     SIGKILL in the middle of the load. Every prediction_id a client got back is in the store,
-    exactly once; the surviving server keeps answering."""
-    for name, url in backends(request).items():
-        home = copy_home(trained_home, tmp_path / f"kill-{name}")
-        env = {"MLOPS_DATABASE_URL": url} if url else {}
-        Store(url or f"sqlite:///{home / 'mlops.db'}").migrate()
-        servers = [HttpServer(home, **env), HttpServer(home, **env)]
-        try:
+    exactly once; the surviving server keeps answering. The servers of both backends start together
+    (their imports overlap), then each backend is driven in turn."""
+    setups: list[tuple[str, str, list[HttpServer]]] = []
+    try:
+        for name, url in backends(request).items():
+            home = copy_home(trained_home, tmp_path / f"kill-{name}")
+            env = {"MLOPS_DATABASE_URL": url} if url else {}
+            store_url = url or f"sqlite:///{home / 'mlops.db'}"
+            store = Store(store_url)
+            store.migrate()
+            store.dispose()
+            setups.append((name, store_url, [HttpServer(home, **env), HttpServer(home, **env)]))
+        records = demo_records(trained_home)
+        for _, _, servers in setups:
             for s in servers:
-                s.wait_ready(60)
-            records = demo_records(home)
-            for s in servers:
-                r = httpx.post(f"{s.url}/v1/models/{MODEL}/predict", json={"rows": records[:1]}, timeout=120)
-                assert r.status_code == 200, r.text
-            victim, survivor = servers
-            answered: list[str] = []
-            survivor_failures: list[str] = []
-            lock = threading.Lock()
-            stop = threading.Event()
-
-            def client(i: int) -> None:
-                target = victim if i % 2 else survivor
-                with httpx.Client(timeout=30) as http:
-                    k = 0
-                    while not stop.is_set():
-                        k += 1
-                        rows = records[(i * 37 + k) % 500 : (i * 37 + k) % 500 + (1 + k % 4)]
-                        try:
-                            r = http.post(f"{target.url}/v1/models/{MODEL}/predict", json={"rows": rows})
-                        except httpx.HTTPError as exc:
-                            if target is victim:
-                                return  # the victim is gone
-                            survivor_failures.append(repr(exc))
-                            continue
-                        if r.status_code != 200:
-                            (survivor_failures if target is survivor else []).append(r.text)
-                            continue
-                        with lock:
-                            answered.extend(p["prediction_id"] for p in r.json()["predictions"])
-
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-            for t in threads:
-                t.start()
-            time.sleep(2.0)
-            victim.proc.kill()  # SIGKILL: no shutdown code runs
-            victim.proc.wait(10)
-            time.sleep(1.0)
-            stop.set()
-            for t in threads:
-                t.join(30)
-            assert not survivor_failures, survivor_failures[:3]
-            assert len(answered) > 50
-            store = Store(url or f"sqlite:///{home / 'mlops.db'}")
-            try:
-                with store.read() as s:
-                    found: set[str] = set()
-                    for start in range(0, len(answered), 2000):
-                        found |= set(s.scalars(select(Prediction.id).where(Prediction.id.in_(answered[start : start + 2000]))))
-                    total = s.scalar(select(func.count()).select_from(Prediction))
-            finally:
-                store.dispose()
-            missing = set(answered) - found
-            assert not missing, f"{len(missing)} answered predictions are not in the store ({name})"
-            assert len(set(answered)) == len(answered)
-            assert total >= len(answered)  # rows committed whose answer the kill cut off may exist too
-        finally:
+                s.wait_ready(90)
+        for name, store_url, servers in setups:
+            kill_under_load(name, store_url, servers, records)
+    finally:
+        for _, _, servers in setups:
             for s in servers:
                 if s.proc.poll() is None:
                     s.stop()
+
+
+def kill_under_load(name: str, store_url: str, servers: list[HttpServer], records: list[dict[str, Any]]) -> None:
+    for s in servers:
+        r = httpx.post(f"{s.url}/v1/models/{MODEL}/predict", json={"rows": records[:1]}, timeout=120)
+        assert r.status_code == 200, r.text
+    victim, survivor = servers
+    answered: list[str] = []
+    survivor_failures: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        target = victim if i % 2 else survivor
+        with httpx.Client(timeout=30) as http:
+            k = 0
+            while not stop.is_set():
+                k += 1
+                rows = records[(i * 37 + k) % 500 : (i * 37 + k) % 500 + (1 + k % 4)]
+                try:
+                    r = http.post(f"{target.url}/v1/models/{MODEL}/predict", json={"rows": rows})
+                except httpx.HTTPError as exc:
+                    if target is victim:
+                        return  # the victim is gone
+                    survivor_failures.append(repr(exc))
+                    continue
+                if r.status_code != 200:
+                    if target is survivor:
+                        survivor_failures.append(r.text)
+                    continue
+                with lock:
+                    answered.extend(p["prediction_id"] for p in r.json()["predictions"])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    victim.proc.kill()  # SIGKILL: no shutdown code runs
+    victim.proc.wait(10)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not survivor_failures, survivor_failures[:3]
+    assert len(answered) > 50
+    store = Store(store_url)
+    try:
+        with store.read() as s:
+            found: set[str] = set()
+            for start in range(0, len(answered), 2000):
+                found |= set(s.scalars(select(Prediction.id).where(Prediction.id.in_(answered[start : start + 2000]))))
+            total = s.scalar(select(func.count()).select_from(Prediction))
+    finally:
+        store.dispose()
+    missing = set(answered) - found
+    assert not missing, f"{len(missing)} answered predictions are not in the store ({name})"
+    assert len(set(answered)) == len(answered)
+    assert total >= len(answered)  # rows committed whose answer the kill cut off may exist too
