@@ -73,7 +73,7 @@ def test_json_records_match_row_by_row_encoding() -> None:
             assert a == b or (isinstance(a, float) and math.isclose(a, b, rel_tol=1e-6) and k == "np"), (k, a, b)
     # fewer rows than the vectorised threshold, and rows with different keys, take the row-by-row path
     assert [json.loads(t) for t in json_records(rows[:3])] == want[:3]
-    odd = rows[:100] + [{"x": 1}]
+    odd = rows[:299] + [{"x": 1}]
     assert [json.loads(t) for t in json_records(odd)][-1] == {"x": 1}
 
 

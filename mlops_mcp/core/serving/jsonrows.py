@@ -20,7 +20,7 @@ from typing import Any
 from mlops_mcp.core.values import plain
 
 #: from this many records on, encode column by column
-VECTOR_ROWS = 64
+VECTOR_ROWS = 256
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
