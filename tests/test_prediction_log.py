@@ -84,14 +84,15 @@ def test_concurrent_requests_are_logged_exactly_once_and_readable(
     """Threads send predictions of 1 to 300 rows at once (as the REST route's worker threads do) and
     an MCP client calls `predict` meanwhile; the store then holds exactly the answered rows, each
     with its inputs, output, probabilities and time as sent and answered, and requests shared
-    transactions. Then `log_feedback` and `check_drift` read the log."""
+    transactions. The server is fresh: its first calls (migration, model load) are concurrent too.
+    Then `log_feedback` and `check_drift` read the log."""
     for name, url in backends(request).items():
         home = copy_home(trained_home, tmp_path / name)
         server = build_server(Settings(home=home, database_url=url, _env_file=None))  # type: ignore[call-arg]
         ops = server.ops
         try:
             records = demo_records(home)
-            ops.predict_batch(MODEL, records[:1])  # the model loaded once before the concurrent part
+            # no warm-up: the first calls (store migration on PostgreSQL, model load) come concurrently too
             answered: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
             lock = threading.Lock()
             errors: list[BaseException] = []
@@ -135,7 +136,7 @@ def test_concurrent_requests_are_logged_exactly_once_and_readable(
             with ops.store.read() as s:
                 total = s.scalar(select(func.count()).select_from(Prediction))
                 stored = {p.id: p for p in s.scalars(select(Prediction).where(Prediction.id.in_(list(answered)[:2000])))}
-            assert total == len(answered) + len(mcp_ids) + 1  # + the warm-up row: exactly once each
+            assert total == len(answered) + len(mcp_ids)  # exactly once each
             assert len(answered) == len(set(answered))
             for pid, p in stored.items():
                 row, out = answered[pid]
@@ -245,3 +246,32 @@ def kill_under_load(name: str, store_url: str, servers: list[HttpServer], record
     assert not missing, f"{len(missing)} answered predictions are not in the store ({name})"
     assert len(set(answered)) == len(answered)
     assert total >= len(answered)  # rows committed whose answer the kill cut off may exist too
+
+
+# -- a failing request fails alone ---------------------------------------------------------------------
+def test_a_failing_request_in_a_group_fails_alone(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A group whose transaction fails (here: one request reuses a logged prediction id) is written
+    again request by request: the others are committed, the culprit gets its own error."""
+    from mlops_mcp.core.serving.log import LogEntry, PredictionLog
+    from mlops_mcp.core.serving.predictor import prediction_ids
+
+    for name, url in backends(request).items():
+        store = Store(url or f"sqlite:///{tmp_path / f'{name}.db'}")
+        try:
+            log = PredictionLog(store)
+            at = log.stamp(datetime.now(UTC))
+
+            def entry(ids: list[str]) -> LogEntry:
+                return LogEntry([(i, MODEL, 1, None, None, None, '{"x":1}', "1", 0.5, "null", 1.0, len(ids), at) for i in ids])
+
+            first = prediction_ids(2)
+            log.append(entry(first))
+            good_a, bad, good_b = entry(prediction_ids(3)), entry([prediction_ids(1)[0], first[0]]), entry(prediction_ids(1))
+            log._commit([good_a, bad, good_b])
+            assert good_a.done and bad.done and good_b.done
+            assert good_a.error is None and good_b.error is None and bad.error is not None
+            with store.read() as s:
+                ids = set(s.scalars(select(Prediction.id)))
+            assert ids == {*first, *(r[0] for r in good_a.rows), *(r[0] for r in good_b.rows)}
+        finally:
+            store.dispose()
