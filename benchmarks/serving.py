@@ -21,13 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from benchmarks.common import measure, table
+from benchmarks.common import measure, scratch_postgres, table
 from benchmarks.load import run_load
 
 SECONDS = float(os.environ.get("BENCH_SERVING_SECONDS", "8"))
@@ -58,26 +56,6 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     raise TimeoutError(url)
 
 
-def scratch_database(admin: str) -> tuple[str, Any]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from mlops_mcp.core.store import normalize_url
-
-    url = make_url(normalize_url(admin))
-    name = f"mlops_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def main() -> None:
     import pandas as pd
 
@@ -86,7 +64,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     home = tmp / "home"
-    db_url, drop = (scratch_database(DATABASE_URL) if DATABASE_URL else (None, None))
+    db_url, drop = (scratch_postgres(DATABASE_URL) if DATABASE_URL else (None, None))
     settings = Settings(home=home, database_url=db_url, _env_file=None)  # type: ignore[call-arg]
     ops = MLOps(settings)
     procs: list[subprocess.Popen] = []
