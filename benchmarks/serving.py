@@ -137,7 +137,7 @@ def main() -> None:
         backend = "PostgreSQL" if db_url else "SQLite"
         print(table(
             f"REST predictions, built-in route (logged, {backend} store) vs mlflow models serve (not logged), "
-            f"{SECONDS:.0f} s per cell, load by {results[0][3]['tool']}",
+            f"{SECONDS:.0f} s per cell, load by {results[0][3].get('tool', 'run_load')}",
             ["requests", "built-in req/s", "p50 / p99 ms", "mlflow req/s", "p50 / p99 ms", "ratio", "failed"],
             out,
         ))
