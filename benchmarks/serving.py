@@ -17,6 +17,7 @@ Budgets (issue 17): 1,000-row batches >= 0.8x MLflow's throughput; 10,000 rows l
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -180,6 +181,7 @@ def main() -> None:
         ops.close()
         if drop is not None:
             drop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
