@@ -36,3 +36,26 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
     out = [f"\n## {title}", "  ".join(h.ljust(w) for h, w in zip(cells[0], widths)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
     return "\n".join(out)
+
+
+def scratch_postgres(admin: str) -> tuple[str, Callable[[], None]]:
+    """A new database on the PostgreSQL server at ``admin`` (a URL): its URL and a function that drops it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from mlops_mcp.core.store import normalize_url
+
+    url = make_url(normalize_url(admin))
+    name = f"mlops_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import table
+from benchmarks.common import scratch_postgres, table
 
 N_PRED = int(os.environ.get("BENCH_FEEDBACK_PREDICTIONS", "1000000"))
 N_LABELS = int(os.environ.get("BENCH_FEEDBACK_LABELS", "100000"))
@@ -157,32 +157,12 @@ async def run_store(database_url: str | None) -> tuple[dict[str, tuple[str, obje
     return out, setup_s
 
 
-def _postgres_database(admin: str) -> tuple[str, object]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from mlops_mcp.core.store import normalize_url
-
-    url = make_url(normalize_url(admin))
-    name = f"mlops_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 async def run() -> None:
     stores: list[tuple[str, dict[str, tuple[str, object]], float]] = []
     figures, setup = await run_store(None)
     stores.append(("SQLite", figures, setup))
     if PG_URL:
-        url, drop = _postgres_database(PG_URL)
+        url, drop = scratch_postgres(PG_URL)
         try:
             figures, setup = await run_store(url)
         finally:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import measure, table
+from benchmarks.common import measure, scratch_postgres, table
 
 N_PRED = int(os.environ.get("BENCH_MONITORING_PREDICTIONS", "1000000"))
 N_LABELS = int(os.environ.get("BENCH_MONITORING_LABELS", "200000"))
@@ -81,27 +81,6 @@ def bulk_insert(store: Any, n: int, end: datetime, seed: int = 1) -> list[str]:
     return ids
 
 
-def scratch_database(admin_url: str) -> tuple[str, Any]:
-    """A new, empty database on the PostgreSQL server at ``admin_url`` and a function dropping it."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from mlops_mcp.core.store import normalize_url
-
-    url = make_url(normalize_url(admin_url))
-    name = f"mlops_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def interleaved(a: Any, b: Any, runs: int) -> tuple[float, float]:
     """Medians of ``a`` and ``b`` measured alternately (the machine's noise hits both alike)."""
     ta, tb = [], []
@@ -114,7 +93,7 @@ def interleaved(a: Any, b: Any, runs: int) -> tuple[float, float]:
 
 
 async def run() -> None:
-    url, drop = scratch_database(DATABASE_URL) if DATABASE_URL else (None, lambda: None)
+    url, drop = scratch_postgres(DATABASE_URL) if DATABASE_URL else (None, lambda: None)
     try:
         await measure_all(url)
     finally:

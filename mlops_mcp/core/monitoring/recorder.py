@@ -63,18 +63,7 @@ class Recorder:
         now: datetime,
     ) -> None:
         """Rows per (version, variant), the request's latency, A/B arm assignments."""
-        hour = rollups.hour_of(now)
-        tally = rollups.Tally()
-        groups: dict[tuple[int, str, int | None], int] = {}
-        for out in outputs:
-            key = (int(out["version"]), out.get("variant") or "", out.get("experiment_id"))
-            groups[key] = groups.get(key, 0) + 1
-        for (version, variant, experiment), count in groups.items():
-            tally.add(rollups.PRED, model=model, version=version, label=variant, hour=hour, n=float(count))
-            if experiment is not None:
-                tally.add(rollups.AB_ARM, model=model, version=int(experiment), label=variant, n=float(count))
-        tally.observe(rollups.REQ_LATENCY, latency_ms / 1000.0, rollups.LATENCY_BOUNDS, model=model, hour=hour)
-        rollups.write(connection, tally, sqlite)
+        rollups.write(connection, prediction_tally(model, outputs, latency_ms, now), sqlite)
 
     # -- buffered ---------------------------------------------------------------------------------------
     def prediction_error(self, model: str, reason: str) -> None:
@@ -147,3 +136,19 @@ class Recorder:
         if thread is not None:
             thread.join(timeout=5)
         self.flush()
+
+
+def prediction_tally(model: str, outputs: Sequence[dict[str, Any]], latency_ms: float, now: datetime) -> rollups.Tally:
+    """One request's increments: rows per (version, variant), its latency, A/B arm assignments. The
+    prediction log merges those of the requests it commits together and writes them with their rows."""
+    hour = rollups.hour_of(now)
+    tally = rollups.Tally()
+    from collections import Counter
+
+    groups = Counter((out["version"], out.get("variant") or "", out.get("experiment_id")) for out in outputs)
+    for (version, variant, experiment), count in groups.items():
+        tally.add(rollups.PRED, model=model, version=int(version), label=variant, hour=hour, n=float(count))
+        if experiment is not None:
+            tally.add(rollups.AB_ARM, model=model, version=int(experiment), label=variant, n=float(count))
+    tally.observe(rollups.REQ_LATENCY, latency_ms / 1000.0, rollups.LATENCY_BOUNDS, model=model, hour=hour)
+    return tally

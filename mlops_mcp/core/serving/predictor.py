@@ -11,8 +11,8 @@ assign rows to other versions; without one, every row goes to the named version.
 """
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,6 +110,10 @@ class Predictor:
         self.store = store
         self.max_rows = max_rows
         self.router: Router | None = None
+        from mlops_mcp.core.serving.log import PredictionLog
+
+        #: group commit of the prediction rows (see ``core/serving/log.py``)
+        self.log = PredictionLog(store)
         #: counts predictions for /metrics (``core/monitoring``); None counts nothing
         self.monitor: "Recorder | None" = None
 
@@ -172,7 +176,7 @@ class Predictor:
                 outputs[i] = {**out, "version": a.version, "variant": a.variant, "experiment_id": a.experiment_id}
                 versions[i] = a.version
         latency_ms = (time.perf_counter() - started) * 1000
-        ids = [uuid.uuid4().hex for _ in rows]
+        ids = prediction_ids(len(rows))
         now = datetime.now(UTC)
         if log_predictions:
             self._log(ref.name, rows, outputs, ids, keys, latency_ms, now)
@@ -197,33 +201,52 @@ class Predictor:
         latency_ms: float,
         now: datetime,
     ) -> None:
-        from sqlalchemy import insert
-
-        from mlops_mcp.core.store.tables import Prediction
+        """Rows in their stored form (JSON text built column by column, once per batch), handed to
+        the group-committing log; returns once they are committed."""
+        from mlops_mcp.core.serving.jsonrows import dumps, json_records
+        from mlops_mcp.core.serving.log import LogEntry
 
         n = len(rows)
-        records = [
-            {
-                "id": pid,
-                "model": name,
-                "version": out["version"],
-                "variant": out.get("variant"),
-                "experiment_id": out.get("experiment_id"),
-                "request_key": key,
-                "inputs": {k: plain(v) for k, v in row.items()},
-                "output": out["prediction"],
-                "score": out.get("score"),
-                "probabilities": out.get("probabilities"),
-                "latency_ms": latency_ms,
-                "batch_size": n,
-                "created_at": now,
-            }
-            for pid, row, out, key in zip(ids, rows, outputs, keys)
-        ]
-        with self.store.write() as session:
-            session.execute(insert(Prediction), records)
-            if self.monitor is not None:
-                self.monitor.predictions(session.connection(), self.store.is_sqlite, name, outputs, latency_ms, now)
+        inputs = json_records(rows)
+        probabilities = [out.get("probabilities") for out in outputs]
+        if probabilities[0] is not None and all(p is not None for p in probabilities):
+            probs = json_records(probabilities)  # type: ignore[arg-type]
+        else:
+            probs = [dumps(p) for p in probabilities]  # None is stored as JSON null, as SQLAlchemy's JSON did
+        labels: dict[tuple[type, Any], str] = {}
+        at = self.log.stamp(now)
+        records = []
+        for pid, text, out, key, prob in zip(ids, inputs, outputs, keys, probs):
+            label = out["prediction"]
+            k = (type(label), label)
+            output = labels.get(k)
+            if output is None:
+                output = labels[k] = dumps(label)
+            records.append(
+                (pid, name, out["version"], out.get("variant"), out.get("experiment_id"), key, text, output,
+                 out.get("score"), prob, latency_ms, n, at)
+            )
+        tally = None
+        if self.monitor is not None:
+            from mlops_mcp.core.monitoring.recorder import prediction_tally
+
+            tally = prediction_tally(name, outputs, latency_ms, now)
+        self.log.append(LogEntry(records, tally))
+
+
+def prediction_ids(n: int) -> list[str]:
+    """``n`` new prediction ids: UUIDv7 (RFC 9562) as 32 hex digits. The leading 48 bits are the
+    time in milliseconds, so new ids sort after old ones and the log's primary-key index grows at
+    its end instead of at random places (cheaper inserts on both stores); 74 random bits from one
+    ``os.urandom`` call per batch keep them unique."""
+    ms = f"{time.time_ns() // 1_000_000:012x}7"
+    noise = os.urandom(10 * n).hex()  # 20 hex digits an id, 19 used: 3, the variant's (2 random bits of one), 15
+    variant = _VARIANT
+    return [f"{ms}{noise[i:i + 3]}{variant[noise[i + 3]]}{noise[i + 4:i + 19]}" for i in range(0, 20 * n, 20)]
+
+
+#: RFC 9562 variant: the 17th hex digit is 8, 9, a or b (its top bits 10), from a random digit
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 FAST_ROWS = 256  # up to this many rows, skip pandas entirely
@@ -248,18 +271,18 @@ def score_rows(loaded: LoadedModel, data: Any) -> list[dict[str, Any]]:
     if loaded.task == "classification" and loaded.flavor == "sklearn" and hasattr(model, "predict_proba"):
         with loaded.lock:  # some estimators are not safe to call from several threads at once
             proba = model.predict_proba(data)
-        classes = loaded.classes or list(range(proba.shape[1]))
-        labels = [classes[j] for j in proba.argmax(axis=1)]
+        classes = [plain(c) for c in (loaded.classes or list(range(proba.shape[1])))]
+        labels = [classes[j] for j in proba.argmax(axis=1).tolist()]
         names = [str(c) for c in classes]
         binary = len(classes) == 2
-        scores = proba[:, 1] if binary else proba.max(axis=1)
+        scores = (proba[:, 1] if binary else proba.max(axis=1)).tolist()
         return [
             {
-                "prediction": plain(label),
-                "probabilities": {n: round(float(p), 6) for n, p in zip(names, row)},
-                "score": float(s),
+                "prediction": label,
+                "probabilities": {n: round(p, 6) for n, p in zip(names, row)},
+                "score": s,
             }
-            for label, row, s in zip(labels, proba, scores)
+            for label, row, s in zip(labels, proba.tolist(), scores)
         ]
     with loaded.lock:
         raw = model.predict(data)
