@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     actor: str = Field(default_factory=_default_actor, description="Who the audit log names for stdio calls.")
     reference_sample_rows: int = Field(default=50_000, ge=100, description="Rows kept as a version's reference.")
     max_predict_rows: int = Field(default=10_000, ge=1, description="Largest batch `predict` accepts.")
+    alias_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60,
+        description="How long serving reuses an alias lookup (name -> version). A move made by this server "
+        "applies on the next call whatever this is; one made elsewhere (another server or replica, mlflow ui) "
+        "within this many seconds. 0: ask MLflow on every prediction.",
+    )
     trust_pickle: bool = Field(default=False, description="Allow registering .pkl/.joblib models (runs code).")
     # Bounds on the work one train_model call may ask for: the operator's, never the caller's.
     max_n_estimators: int = Field(default=1000, ge=1, description="Largest n_estimators train_model accepts (random_forest, gradient_boosting).")

@@ -9,6 +9,7 @@ that history.
 import logging
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,6 +86,9 @@ class Registry:
         self._profiles: OrderedDict[tuple[str, int, int], ReferenceProfile] = OrderedDict()
         self._held = threading.local()  # alias transactions this thread is inside
         self.cache_size = 16
+        #: serving's recent lookups: (name, alias, version) -> (ModelVersion, expiry on the monotonic clock)
+        self._resolved: dict[tuple[str, str | None, int | None], tuple["ModelVersion", float]] = {}
+        self._resolved_generation = 0
 
     # -- MLflow access ------------------------------------------------------------------------
     @cached_property
@@ -212,6 +216,34 @@ class Registry:
             f"Use '{ref.name}/<version>' to name a version directly",
             argument=argument,
         )
+
+    def resolve_recent(self, ref: ModelRef, max_age: float, argument: str = "model") -> "ModelVersion":
+        """:meth:`resolve`, reusing a lookup at most ``max_age`` seconds old: serving's hot path,
+        where asking MLflow was most of a 1-row prediction's time. Alias moves made through this
+        registry forget every reused lookup, so they apply on the next call; moves made elsewhere
+        apply within ``max_age``. Failed lookups are never reused."""
+        if max_age <= 0:
+            return self.resolve(ref, argument)
+        key = (ref.name, ref.alias, ref.version)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._resolved.get(key)
+            if hit is not None and hit[1] > now:
+                return hit[0]
+            generation = self._resolved_generation
+        mv = self.resolve(ref, argument)
+        with self._cache_lock:
+            if generation == self._resolved_generation:  # no move began meanwhile
+                if len(self._resolved) >= 4096:
+                    self._resolved.clear()
+                self._resolved[key] = (mv, now + max_age)
+        return mv
+
+    def forget_resolved(self) -> None:
+        """Drop serving's reused lookups (after an alias move, or a version deleted)."""
+        with self._cache_lock:
+            self._resolved_generation += 1
+            self._resolved.clear()
 
     # -- loading ------------------------------------------------------------------------------
     def load(self, mv: "ModelVersion") -> LoadedModel:
@@ -360,6 +392,7 @@ class Registry:
                 yield held[key]
                 return
             undo: list[Callable[[], None]] = []
+            self.forget_resolved()  # lookups that begin now are not kept (the alias is moving)
             try:
                 with self.store.write() as session:
                     self.store.hold(session, f"mlops.alias:{name}@{alias}")
@@ -375,6 +408,8 @@ class Registry:
                     except Exception:
                         log.exception("could not undo an alias move of %s@%s in MLflow", name, alias)
                 raise
+            finally:
+                self.forget_resolved()  # the next call sees where the alias points now
 
     def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str | None, kind: str = "set") -> dict[str, Any]:
         """Point ``alias`` at ``version`` and record the move; returns from/to versions."""
