@@ -17,6 +17,8 @@ MAX_DELAY_S = 86_400.0
 MAX_CPUS = 64.0
 #: Ray Serve's default averaging window; shorter when the upscale delay is shorter (see ``look_back_period_s``)
 RAY_LOOK_BACK_S = 30.0
+#: Ray requires the window to exceed its (deprecated, fixed) 10 s metrics interval
+MIN_LOOK_BACK_S = 11.0
 
 
 class ScalingSpec(BaseModel):
@@ -70,9 +72,9 @@ class ScalingSpec(BaseModel):
 
     @property
     def look_back_period_s(self) -> float:
-        """Window over which Ray averages the load: Ray's 30 s, but never longer than the upscale
-        delay (a 2 s delay averaged over 30 s would react in 30 s, not 2), and at least 1 s."""
-        return max(1.0, min(RAY_LOOK_BACK_S, self.upscale_delay_s))
+        """Window over which Ray averages the load: Ray's 30 s, but no longer than the upscale delay
+        (a 5 s delay averaged over 30 s would react late), and above the 11 s floor Ray accepts."""
+        return max(MIN_LOOK_BACK_S, min(RAY_LOOK_BACK_S, self.upscale_delay_s))
 
     def autoscaling_config(self) -> dict[str, Any]:
         """Ray Serve's ``autoscaling_config`` (the same keys in a RayService manifest)."""
