@@ -183,3 +183,15 @@ def MLOpsFor(home: Path) -> Any:
     from mlops_mcp.core.engine import MLOps
 
     return MLOps(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+
+
+async def test_ray_that_cannot_be_reached_is_a_clear_error(deploy_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray.serve", reason='needs the serve extra: pip install "mlops-mcp[serve]"')
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")  # nothing listens there
+    r = await deploy_client.call_tool("deploy_model", {"model": "nba-win", "max_replicas": 1, "confirm": True})
+    text = tool_error_text(r)
+    assert "cannot reach the Ray cluster" in text and "RAY_ADDRESS" in text and "refused" in text.lower()
+    r = await deploy_client.call_tool("get_model", {"model": "nba-win"})  # the server keeps serving
+    assert not r.is_error

@@ -156,7 +156,9 @@ def connect(settings: Settings) -> str:
         if ray.is_initialized():
             return str(os.environ.get("RAY_ADDRESS") or (read_head(settings) or {}).get("address", "local"))
         address = os.environ.get("RAY_ADDRESS")
-        if not address:
+        if address:
+            _reachable(address)
+        else:
             info = read_head(settings) or start_local_head(settings)
             address = str(info["address"])
         local = {} if os.environ.get("RAY_ADDRESS") else {"_node_ip_address": "127.0.0.1"}
@@ -168,6 +170,25 @@ def connect(settings: Settings) -> str:
         except Exception as exc:
             raise Unavailable(f"cannot connect to Ray at {address}: {type(exc).__name__}: {exc}") from None
         return address
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once a ``host:port`` RAY_ADDRESS nothing listens on: Ray itself would retry for
+    minutes, and the tool call with it. (``auto`` and ``ray://`` addresses are left to Ray.)"""
+    if "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except ValueError:
+        raise Unavailable(f"RAY_ADDRESS '{address}' is not host:port (e.g. 10.0.0.5:6379) or ray://host:10001") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise Unavailable(
+            f"cannot reach the Ray cluster at RAY_ADDRESS={address}: {reason}; start it (ray start --head) or "
+            "unset RAY_ADDRESS to let this server start a local Ray"
+        ) from None
 
 
 def _single_machine() -> None:
