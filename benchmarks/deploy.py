@@ -13,35 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 from benchmarks.common import table
 from benchmarks.load import run_load
 
 SECONDS = float(os.environ.get("MLOPS_BENCH_SECONDS", "6"))
 WORKLOADS = (("1 row", 1, 1), ("1 row", 1, 8), ("1 row", 1, 32), ("1,000 rows", 1000, 1), ("1,000 rows", 1000, 8))
-
-
-def _database(admin: str) -> tuple[str, Any]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from mlops_mcp.core.store import normalize_url
-
-    url = make_url(normalize_url(admin))
-    name = f"mlops_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _free_port() -> int:
@@ -89,13 +67,14 @@ def main() -> None:
         print('deploy benchmark: needs the serve extra (pip install "mlops-mcp[serve]"); skipped', file=sys.stderr)
         return
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from benchmarks.monitoring import scratch_database
     from mlops_mcp.core.config import Settings
     from mlops_mcp.core.deploy.cluster import stop_local_head
     from mlops_mcp.core.deploy.config import ScalingSpec
     from mlops_mcp.core.engine import MLOps
     from mlops_mcp.core.synthetic import EXCLUDE
 
-    url, drop = _database(admin)
+    url, drop = scratch_database(admin)
     home = Path(tempfile.mkdtemp(prefix="mlops-bench-deploy-"))
     serve_port, http_port = _free_port(), _free_port()
     settings = Settings(home=home, database_url=url, ray_serve_port=serve_port, _env_file=None)  # type: ignore[call-arg]

@@ -195,3 +195,28 @@ async def test_ray_that_cannot_be_reached_is_a_clear_error(deploy_client: Client
     assert "cannot reach the Ray cluster" in text and "RAY_ADDRESS" in text and "refused" in text.lower()
     r = await deploy_client.call_tool("get_model", {"model": "nba-win"})  # the server keeps serving
     assert not r.is_error
+
+
+async def test_elicitation_names_what_would_be_deployed(home: Path) -> None:
+    pytest.importorskip("ray.serve", reason='needs the serve extra: pip install "mlops-mcp[serve]"')
+    from mcp.types import ElicitResult
+
+    asked: list[str] = []
+
+    async def decline(context: Any, params: Any) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="decline")
+
+    server = build_server(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    try:
+        async with Client(server, elicitation_callback=decline, mode="legacy") as c:
+            r = await c.call_tool("deploy_model", {"model": "nba-win", "max_replicas": 1, "cpus_per_replica": 0.5})
+            assert not r.is_error, r.content
+            assert r.structured_content["action"] == "dry_run" and "decline" in r.structured_content["message"]
+            # a refused request is reported by the tool, not by the question
+            r = await c.call_tool("deploy_model", {"model": "ghost", "max_replicas": 1})
+            assert "ghost" in tool_error_text(r)
+    finally:
+        server.ops.close()
+    assert len(asked) == 1 and "nba-win" in asked[0] and "0.5 CPU" in asked[0] and asked[0].endswith("?")
+    assert not (home / "ray").exists()

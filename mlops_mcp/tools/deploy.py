@@ -13,6 +13,7 @@ from pydantic import Field
 
 from mlops_mcp.core.deploy.config import MAX_CPUS, MAX_DELAY_S, MAX_ONGOING, MAX_REPLICAS, ScalingSpec
 from mlops_mcp.core.deploy.results import DeploymentInfo, DeploymentList, DeployResult, UndeployResult
+from mlops_mcp.core.errors import MLOpsError
 from mlops_mcp.tools.args import ConfirmArg, ModelNameArg
 from mlops_mcp.tools.confirm import ConfirmOutcome, confirm_or_ask, outcome
 from mlops_mcp.tools.context import engine
@@ -39,12 +40,15 @@ def _ask_deploy(
     downscale_delay_s: float, max_ongoing_requests: int, cpus_per_replica: float, confirm: bool,
 ) -> Any:
     def question() -> str | None:
-        spec = _spec(
-            min_replicas=min_replicas, max_replicas=max_replicas, target_ongoing_requests=target_ongoing_requests,
-            upscale_delay_s=upscale_delay_s, downscale_delay_s=downscale_delay_s,
-            max_ongoing_requests=max_ongoing_requests, cpus_per_replica=cpus_per_replica,
-        )
-        plan = engine(ctx).plan_deploy(model, spec)
+        try:
+            spec = _spec(
+                min_replicas=min_replicas, max_replicas=max_replicas, target_ongoing_requests=target_ongoing_requests,
+                upscale_delay_s=upscale_delay_s, downscale_delay_s=downscale_delay_s,
+                max_ongoing_requests=max_ongoing_requests, cpus_per_replica=cpus_per_replica,
+            )
+            plan = engine(ctx).plan_deploy(model, spec)
+        except MLOpsError:
+            return None  # the tool reports the error itself
         return None if plan.action == "unchanged" else plan.message.replace("Would ", "", 1).rstrip(".") + "?"
 
     return confirm_or_ask(ctx, confirm, question)
@@ -109,7 +113,11 @@ def list_deployments(ctx: Context) -> DeploymentList:
 
 def _ask_undeploy(ctx: Context, model: str, confirm: bool) -> Any:
     def question() -> str | None:
-        return engine(ctx).plan_undeploy(model).message.replace("Would ", "", 1).rstrip(".") + "?"
+        try:
+            plan = engine(ctx).plan_undeploy(model)
+        except MLOpsError:
+            return None  # the tool reports the error itself
+        return plan.message.replace("Would ", "", 1).rstrip(".") + "?"
 
     return confirm_or_ask(ctx, confirm, question)
 
