@@ -296,7 +296,7 @@ class MLOps:
             store_backend="sqlite" if self.store.is_sqlite else "postgresql",
             store_reachable=store_ok,
             schema_revision=self.store.revision() if store_ok else None,
-            libraries={n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy")},
+            libraries={n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy", "ray")},
             toolsets=list(toolsets),
             tools=sorted(tools),
             **self.settings.public_summary(),

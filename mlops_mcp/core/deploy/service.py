@@ -127,7 +127,7 @@ class Deployments:
             return DeployResult(model=model, action="deployed", confirmed=True, deployment=info, message=text)
         text = (
             f"Updated the deployment of '{model}': {_scaling_text(current.scaling)} -> {_scaling_text(spec)} "
-            f"(it was already deployed; replicas were replaced one by one, no request dropped). POST {info.url}."
+            f"(it was already deployed; Serve replaced its replicas one at a time, a rolling update). POST {info.url}."
         )
         return DeployResult(model=model, action="updated", confirmed=True, previous=current.scaling, deployment=info, message=text)
 
