@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 TOKEN = "deploy-test-token"
 CLIENTS = 8
+AB_KEYS, AB_REPEATS = 12, 4
+AB_REQUESTS = AB_KEYS * AB_REPEATS
 
 
 def _rows(home: Path, n: int) -> list[dict[str, Any]]:
@@ -154,7 +156,20 @@ async def test_autoscaling_promotion_and_log_under_load(ray_settings: Settings) 
             with Load(url, rows) as load:
                 up = await _wait(c, model, lambda i: i["replicas_running"] == 2, 60, "a second replica")
                 assert up["replicas_target"] == 2 and up["champion_version"] == 1
-                await anyio.sleep(1)
+                # an A/B split assigns a request key to the same arm whichever replica answers
+                r = await c.call_tool("start_ab_test", {"model": model, "traffic_split": 0.5})
+                assert not r.is_error, r.content
+                experiment = r.structured_content["experiment_id"]
+                await anyio.sleep(1.5)  # replicas re-read running experiments at least every second
+                arms = await anyio.to_thread.run_sync(_arms_by_key, url, rows[0])
+                assert all(len(seen) == 1 for seen in arms.values()), arms
+                assert {v for seen in arms.values() for v in seen} == {"a", "b"}, arms
+                from mlops_mcp.core.experiments.router import arm_for
+
+                assert {k: seen.pop() for k, seen in arms.items()} == {k: arm_for(experiment, k, 0.5) for k in arms}
+                r = await c.call_tool("conclude_ab_test", {"experiment_id": experiment, "confirm": True})
+                assert not r.is_error, r.content
+                await anyio.sleep(1.5)
                 r = await c.call_tool("set_model_alias", {"model": model, "alias": "champion", "version": 2, "confirm": True})
                 assert not r.is_error, r.content
                 promoted = time.monotonic()
@@ -166,7 +181,7 @@ async def test_autoscaling_promotion_and_log_under_load(ray_settings: Settings) 
             assert late_old == [], f"{len(late_old)} answers from the old version more than 2 s after the promotion"
             assert any(rec[2] == 2 for rec in records) and any(rec[2] == 1 for rec in records)
 
-            answered = sum(rec[3] for rec in records)
+            answered = sum(rec[3] for rec in records) + AB_REQUESTS  # the load's rows and the A/B probes
             from sqlalchemy import func, select
 
             from mlops_mcp.core.store.tables import Prediction
@@ -187,6 +202,26 @@ async def test_autoscaling_promotion_and_log_under_load(ray_settings: Settings) 
         _gone(int(head["pgid"]))
     finally:
         ops.close()
+
+
+def _arms_by_key(url: str, row: dict[str, Any], keys: int = AB_KEYS, repeats: int = AB_REPEATS) -> dict[str, set[str]]:
+    """Each key sent ``repeats`` times on fresh connections (so the proxy spreads them over the
+    replicas): the set of arms each key got."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    seen: dict[str, set[str]] = {}
+    for _ in range(repeats):
+        for k in range(keys):
+            key = f"ab-key-{k}"
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            conn.request("POST", parts.path, body=json.dumps({"rows": [row], "request_keys": [key]}),
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+            response = conn.getresponse()
+            assert response.status == 200, response.read()
+            seen.setdefault(key, set()).add(json.loads(response.read())["predictions"][0]["variant"])
+            conn.close()
+    return seen
 
 
 def _gone(pgid: int, timeout: float = 20.0) -> None:
