@@ -220,3 +220,15 @@ async def test_elicitation_names_what_would_be_deployed(home: Path) -> None:
         server.ops.close()
     assert len(asked) == 1 and "nba-win" in asked[0] and "0.5 CPU" in asked[0] and asked[0].endswith("?")
     assert not (home / "ray").exists()
+
+
+async def test_ray_that_fails_to_start_gives_its_reason(deploy_client: Client, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray.serve", reason='needs the serve extra: pip install "mlops-mcp[serve]"')
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", "/proc/no-such-folder")  # Ray cannot make its session folder there
+    r = await deploy_client.call_tool("deploy_model", {"model": "nba-win", "max_replicas": 1, "cpus_per_replica": 0.5, "confirm": True})
+    text = tool_error_text(r)
+    assert "Ray did not start" in text and "/proc/no-such-folder" in text, text
+    assert not (home / "ray" / "head.json").exists()
+    r = await deploy_client.call_tool("list_deployments", {})  # the server keeps serving
+    assert not r.is_error and r.structured_content["deployments"] == []
