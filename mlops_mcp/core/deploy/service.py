@@ -9,8 +9,8 @@ fall out of step with it): the scaling shown is the one Serve runs.
 
 import logging
 import math
+import os
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +79,6 @@ class Deployments:
 
     def _connected(self, start: bool) -> str | None:
         """The Ray address once connected; None when no cluster runs and ``start`` is false."""
-        import os
-
         cluster.require_ray()
         import ray
 
@@ -92,9 +90,10 @@ class Deployments:
     def plan(self, model: str, spec: ScalingSpec) -> DeployResult:
         """What ``deploy`` would do, changing nothing (and starting nothing)."""
         champion = self.check(model, spec)
-        current = self._current(model) if self._connected(start=False) else None
+        address = self._connected(start=False)
+        current = self._current(model) if address else None
         if current is None:
-            where = "on the Ray cluster" if self._connected(start=False) else "on a new local Ray head (127.0.0.1)"
+            where = f"on the Ray cluster at {address}" if address else "on a new local Ray head (127.0.0.1)"
             text = f"Would deploy '{model}' (champion: version {champion}) {where} with {_scaling_text(spec)}."
             return DeployResult(model=model, action="dry_run", confirmed=False, message=text)
         if current.scaling == spec:
@@ -133,8 +132,6 @@ class Deployments:
 
     def _check_capacity(self, spec: ScalingSpec) -> None:
         """On a local head, refuse what can never be scheduled (Serve would wait for it forever)."""
-        import os
-
         import ray
 
         if os.environ.get("RAY_ADDRESS"):
@@ -315,15 +312,6 @@ class Deployments:
                 names.append(info.model)
         cluster.stop_local_head(self.ops.settings)
         return names
-
-    def wait_for(self, model: str, predicate: Any, timeout: float) -> DeploymentInfo:
-        """Poll ``get(model)`` until ``predicate(info)`` (tests, the CLI)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            info = self.get(model)
-            if predicate(info) or time.monotonic() > deadline:
-                return info
-            time.sleep(0.5)
 
 
 def replica_settings(settings: Any) -> dict[str, Any]:
