@@ -7,7 +7,7 @@ where there is one, the figure of the tool a user would otherwise pick.
 import importlib
 import sys
 
-ENTRIES = ("startup", "registry", "training", "explain", "drift", "feedback", "retraining", "monitoring", "features", "serving")
+ENTRIES = ("startup", "registry", "training", "explain", "drift", "feedback", "retraining", "monitoring", "features", "serving", "deploy")
 
 
 def main(argv: list[str]) -> int:

@@ -104,6 +104,16 @@ class Settings(BaseSettings):
         default=30.0, ge=2, le=3600,
         description="A running retraining job whose runner sent no heartbeat for this long is failed.",
     )
+    ray_serve_host: str = Field(
+        default="127.0.0.1",
+        description="Where Ray Serve's HTTP proxy listens for deployed models (deploy_model); any address "
+        "that is not loopback needs MLOPS_AUTH_TOKEN. RAY_ADDRESS (Ray's own variable) picks an existing cluster.",
+    )
+    ray_serve_port: int = Field(default=8000, ge=1, le=65535, description="Ray Serve's HTTP proxy port.")
+    ray_dashboard: bool = Field(default=False, description="Start the Ray dashboard with a local Ray head.")
+    ray_num_cpus: int | None = Field(
+        default=None, ge=1, le=4096, description="CPUs a local Ray head offers replicas; default: every CPU."
+    )
     text_content: Literal["summary", "json"] = Field(
         default="summary",
         description="Text part of tool results: a short summary (default), or the summary plus the full JSON "

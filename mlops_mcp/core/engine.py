@@ -28,6 +28,9 @@ from mlops_mcp.core.results import DemoData, ServerInfo
 if TYPE_CHECKING:
     from mlops_mcp.core.audit import AuditLog
     from mlops_mcp.core.datasets import DataSource
+    from mlops_mcp.core.deploy.config import ScalingSpec
+    from mlops_mcp.core.deploy.results import DeploymentInfo, DeploymentList, DeployResult, UndeployResult
+    from mlops_mcp.core.deploy.service import Deployments
     from mlops_mcp.core.drift.results import DriftHistory, DriftReportDetail, DriftResult
     from mlops_mcp.core.experiments.readouts import (
         ABTestReadout,
@@ -98,7 +101,7 @@ class MLOps:
         self._parts: dict[str, Any] = {}
         self._closed = False
         self._locks: dict[str, threading.Lock] = {
-            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining", "monitor", "feature_views")
+            name: threading.Lock() for name in ("store", "registry", "predictor", "explainers", "retraining", "monitor", "feature_views", "deployments")
         }
 
     def _part(self, name: str, build: Callable[[], T], stack: str = "ml") -> T:
@@ -252,6 +255,17 @@ class MLOps:
 
         return self._part("feature_views", build, stack="db")
 
+    @property
+    def deployments(self) -> "Deployments":
+        """Ray Serve deployments (``core/deploy``); Ray is imported only when one is asked for."""
+
+        def build() -> "Deployments":
+            from mlops_mcp.core.deploy.service import Deployments
+
+            return Deployments(self)
+
+        return self._part("deployments", build, stack="db")
+
     def close(self) -> None:
         self._closed = True
         retraining = self._parts.get("retraining")
@@ -282,7 +296,7 @@ class MLOps:
             store_backend="sqlite" if self.store.is_sqlite else "postgresql",
             store_reachable=store_ok,
             schema_revision=self.store.revision() if store_ok else None,
-            libraries={n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy")},
+            libraries={n: pkg(n) for n in ("mcp", "mlflow", "scikit-learn", "shap", "pandas", "sqlalchemy", "ray")},
             toolsets=list(toolsets),
             tools=sorted(tools),
             **self.settings.public_summary(),
@@ -528,6 +542,45 @@ class MLOps:
         if rows is not None:
             raise InvalidInput("give either rows or entity_keys, not both", argument="entity_keys")
         return predict_batch(self, model, entity_keys, missing)
+
+    # -- deployments (Ray Serve) -------------------------------------------------------------------
+    def plan_deploy(self, model: str, scaling: "ScalingSpec") -> "DeployResult":
+        """What ``deploy_model`` would do (checked, nothing started or changed)."""
+        return self.deployments.plan(model, scaling)
+
+    def deploy_model(self, model: str, scaling: "ScalingSpec") -> "DeployResult":
+        """Deploy ``model`` (its champion, A/B split and shadow included) on Ray Serve, or update
+        its scaling when it is deployed already."""
+        return self.deployments.deploy(model, scaling)
+
+    def get_deployment(self, model: str) -> "DeploymentInfo":
+        return self.deployments.get(model)
+
+    def list_deployments(self) -> "DeploymentList":
+        return self.deployments.summary()
+
+    def plan_undeploy(self, model: str) -> "UndeployResult":
+        return self.deployments.plan_undeploy(model)
+
+    def undeploy_model(self, model: str) -> "UndeployResult":
+        """Stop serving ``model`` on Ray (the local Ray head stops with the last deployment)."""
+        return self.deployments.undeploy(model)
+
+    def export_kuberay(self, model: str, scaling: "ScalingSpec", image: str = "mlops-mcp:latest") -> str:
+        """A KubeRay RayService manifest (YAML) serving ``model`` with ``scaling``."""
+        from mlops_mcp.core.deploy.kuberay import manifest, to_yaml
+        from mlops_mcp.core.models.refs import check_name
+        from mlops_mcp.core.models.registry import ModelRef
+
+        check_name(model)
+        self.registry.resolve(ModelRef.parse(model))  # the model exists and has a champion
+        try:
+            from importlib.metadata import version
+
+            ray_version = version("ray")
+        except Exception:  # the manifest does not need Ray installed here
+            from mlops_mcp.core.deploy.kuberay import DEFAULT_RAY_VERSION as ray_version
+        return to_yaml(manifest(model, scaling, image, ray_version))
 
     # -- feature store ---------------------------------------------------------------------------
     def register_feature_view(

@@ -49,6 +49,12 @@ class Forbidden(MLOpsError, PermissionError):
     kind = "forbidden"
 
 
+class Unavailable(MLOpsError, RuntimeError):
+    """A service the call needs is missing or down (an optional extra not installed, Ray not starting)."""
+
+    kind = "unavailable"
+
+
 class Cancelled(MLOpsError):
     """The caller cancelled the work (e.g. the MCP request); it was stopped and nothing was kept."""
 

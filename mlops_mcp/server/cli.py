@@ -1,4 +1,4 @@
-"""The ``mlops-mcp`` command line: ``serve`` (stdio or HTTP), ``demo``, ``db upgrade``.
+"""The ``mlops-mcp`` command line: ``serve`` (stdio or HTTP), ``demo``, ``db upgrade``, ``deploy``/``undeploy`` (Ray Serve).
 
 Kept light on purpose: argparse and the settings only, so ``serve`` reaches the protocol fast.
 """
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 #: equal to ``mlops_mcp.tools.TOOLSETS``
 TOOLSET_NAMES = (
     "server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring", "features",
+    "deploy",
 )
 
 
@@ -79,6 +80,29 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--port", type=_port, default=9464, help="port, 1-65535 (default 9464)")
     exporter.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
 
+    deploy = sub.add_parser(
+        "deploy", help="serve a model on Ray Serve with autoscaling (needs mlops-mcp[serve]), or export a KubeRay manifest"
+    )
+    deploy.add_argument("model", help="registered model name (its champion is served)")
+    deploy.add_argument("--min", dest="min_replicas", type=int, default=1, help="min replicas (default 1)")
+    deploy.add_argument("--max", dest="max_replicas", type=int, default=4, help="max replicas (default 4; > 1 needs PostgreSQL)")
+    deploy.add_argument("--target-ongoing", dest="target_ongoing_requests", type=float, default=2.0,
+                        help="requests in flight per replica the autoscaler aims at (default 2)")
+    deploy.add_argument("--upscale-delay", dest="upscale_delay_s", type=float, default=30.0, help="seconds (default 30)")
+    deploy.add_argument("--downscale-delay", dest="downscale_delay_s", type=float, default=600.0, help="seconds (default 600)")
+    deploy.add_argument("--max-ongoing", dest="max_ongoing_requests", type=int, default=5,
+                        help="requests one replica takes at once (default 5)")
+    deploy.add_argument("--cpus", dest="cpus_per_replica", type=float, default=1.0, help="CPUs per replica (default 1)")
+    deploy.add_argument("--export", choices=["kuberay"], help="write a manifest instead of deploying")
+    deploy.add_argument("--image", default="mlops-mcp:latest", help="container image for --export kuberay")
+    deploy.add_argument("--output", help="file for --export (default stdout)")
+    deploy.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
+
+    undeploy = sub.add_parser("undeploy", help="stop serving a model on Ray Serve (--all: every model, and the local Ray head)")
+    undeploy.add_argument("model", nargs="?", help="registered model name")
+    undeploy.add_argument("--all", action="store_true", help="undeploy every model and stop the local Ray head")
+    undeploy.add_argument("--home", help="home folder (default $MLOPS_HOME or ./.mlops)")
+
     db = sub.add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="apply the store's migrations (done automatically on first use too)")
@@ -122,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             return _worker(args)
         if args.command == "exporter":
             return _exporter(args)
+        if args.command in ("deploy", "undeploy"):
+            return _deploy(args)
     except SettingsError as exc:
         print(f"mlops-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +199,52 @@ def _serve(args: argparse.Namespace, pipes: "ProtocolPipes | None") -> int:
     assert pipes is not None  # main() guards stdio before anything else runs
     serve_stdio(mcp, pipes)
     return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    """``deploy`` / ``undeploy``: the tools' engine calls, for people who script them."""
+    from mlops_mcp.core.config import load_settings
+    from mlops_mcp.core.deploy.config import ScalingSpec
+    from mlops_mcp.core.engine import MLOps
+    from mlops_mcp.core.errors import MLOpsError
+
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    ops = MLOps(settings)
+    try:
+        if args.command == "undeploy":
+            if args.all:
+                names = ops.deployments.undeploy_all()
+                print(f"undeployed: {', '.join(names) or '(none)'}; the local Ray head is stopped")
+                return 0
+            if not args.model:
+                print("mlops-mcp undeploy: give a MODEL, or --all", file=sys.stderr)
+                return 2
+            print(ops.undeploy_model(args.model).message)
+            return 0
+        spec = ScalingSpec.checked(
+            min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+            target_ongoing_requests=args.target_ongoing_requests, upscale_delay_s=args.upscale_delay_s,
+            downscale_delay_s=args.downscale_delay_s, max_ongoing_requests=args.max_ongoing_requests,
+            cpus_per_replica=args.cpus_per_replica,
+        )
+        if args.export == "kuberay":
+            text = ops.export_kuberay(args.model, spec, image=args.image)
+            if args.output:
+                from pathlib import Path
+
+                Path(args.output).write_text(text)
+                print(f"wrote a RayService manifest for '{args.model}' to {args.output}", file=sys.stderr)
+            else:
+                sys.stdout.write(text)
+            return 0
+        print(ops.deploy_model(args.model, spec).message)
+        return 0
+    except MLOpsError as exc:
+        print(f"mlops-mcp {args.command}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        ops.close()
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -16,8 +16,6 @@ resolve or is not this machine's, a port in use.
 """
 
 import errno
-import functools
-import hmac
 import ipaddress
 import json
 import logging
@@ -36,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mlops_mcp import __version__
 from mlops_mcp.core.config import Settings
 from mlops_mcp.core.errors import Forbidden, InvalidInput
+from mlops_mcp.core.serving.rest import WWW_AUTHENTICATE, bearer_refusal, predict_response
 
 log = logging.getLogger("mlops_mcp.http")
 
@@ -142,15 +141,9 @@ class GuardMiddleware:
         origin = headers.get("origin")
         if origin and not self.any_host and _hostname(origin.split("://", 1)[-1]) not in self.hosts:
             return 403, f"Invalid Origin header: {origin!r}", []
-        if self.token is not None:
-            auth = headers.get("authorization", "")
-            given = auth[7:].strip().encode() if auth[:7].lower() == "bearer " else b""
-            if not given or not hmac.compare_digest(given, self.token):
-                return (
-                    401,
-                    "Unauthorized: send 'Authorization: Bearer <MLOPS_AUTH_TOKEN>'",
-                    [(b"www-authenticate", b'Bearer realm="mlops-mcp"')],
-                )
+        denied = bearer_refusal(headers, self.token)
+        if denied is not None:
+            return 401, denied, [WWW_AUTHENTICATE]
         return None
 
 
@@ -166,28 +159,6 @@ async def _plain(status: int, text: str, send: Send, extra: list[tuple[bytes, by
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (``BodyTooLarge``) as soon as it is known to exceed ``limit``: from
-    Content-Length before reading anything, else by counting the streamed (chunked) bytes. ``ValueError``
-    for a Content-Length that is not a number."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise ValueError(f"Content-Length {declared!r} is not a number")
-        if int(declared) > limit:
-            raise BodyTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise BodyTooLarge
-        body.extend(chunk)
-    return bytes(body)
 
 
 class Readiness:
@@ -259,67 +230,7 @@ def add_routes(mcp: MCPServer) -> None:
         Body: {"rows": [{...}, ...], "request_keys": [...]?, "alias": "challenger"? | "version": 3?}, or
         {"entity_keys": [...], "missing": "impute" | "refuse"} for a version trained on a training set.
         """
-        from mlops_mcp.core.errors import MLOpsError
-
-        if settings.read_only and not settings.read_only_predict:
-            # Each prediction is written to the prediction log: read-only mode refuses it unless told.
-            return JSONResponse(
-                {
-                    "error": "the server runs in read-only mode, which refuses predictions (each one is "
-                    "written to the prediction log); the operator can allow them with "
-                    "MLOPS_READ_ONLY_PREDICT=true",
-                    "kind": "forbidden",
-                },
-                status_code=403,
-            )
-        name = request.path_params["name"]
-        try:
-            raw = await read_body(request, settings.max_request_bytes)
-        except BodyTooLarge:
-            return JSONResponse(
-                {
-                    "error": f"request body too large: the limit is {settings.max_request_bytes} bytes "
-                    "(MLOPS_MAX_REQUEST_BYTES); send fewer rows per request",
-                    "kind": "too_large",
-                },
-                status_code=413,
-            )
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return JSONResponse({"error": "body must be JSON: {\"rows\": [{...}]}"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "body must be a JSON object with 'rows'"}, status_code=400)
-        ref = name
-        if body.get("version") is not None:
-            ref = f"{name}/{body['version']}"
-        elif body.get("alias"):
-            ref = f"{name}@{body['alias']}"
-        keyed = body.get("entity_keys") is not None  # serving by key from the feature store
-        features = None
-        try:
-            if keyed:
-                batch, features = await anyio.to_thread.run_sync(
-                    functools.partial(ops.predict_by_keys_batch, ref, body["entity_keys"], body.get("missing", "impute"), body.get("rows"))
-                )
-            else:
-                batch = await anyio.to_thread.run_sync(
-                    functools.partial(ops.predict_batch, ref, body.get("rows"), body.get("request_keys"))
-                )
-        except MLOpsError as exc:
-            status = {"not_found": 404, "forbidden": 403, "conflict": 409}.get(exc.kind, 422)
-            return JSONResponse({"error": str(exc), "kind": exc.kind}, status_code=status)
-        except Exception:
-            log.exception("REST predict failed for %s", ref)
-            return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
-        answer: dict[str, Any] = {
-            "model": batch.requested, "latency_ms": round(batch.latency_ms, 3), "predictions": batch.rows, "warnings": batch.warnings,
-        }
-        if features is not None:
-            answer["features"] = features.model_dump(mode="json")
-        return JSONResponse(answer)
+        return await predict_response(ops, request.path_params["name"], request)
 
 
 def build_http_app(mcp: MCPServer, settings: Settings) -> ASGIApp:

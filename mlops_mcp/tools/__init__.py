@@ -60,6 +60,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("features:materialize_features", "features", "Materialize a feature view online", read_only=False, idempotent=True),
     ToolSpec("features:get_online_features", "features", "Read online features by entity key", read_only=True),
     ToolSpec("features:build_training_set", "features", "Build a point-in-time training set", read_only=False),
+    # deploy (Ray Serve)
+    ToolSpec("deploy:deploy_model", "deploy", "Deploy a model on Ray Serve (autoscaling)", read_only=False, destructive=True, idempotent=True),
+    ToolSpec("deploy:get_deployment", "deploy", "Get a Ray Serve deployment", read_only=True),
+    ToolSpec("deploy:list_deployments", "deploy", "List Ray Serve deployments", read_only=True),
+    ToolSpec("deploy:undeploy_model", "deploy", "Undeploy a model from Ray Serve", read_only=False, destructive=True),
 )
 
 

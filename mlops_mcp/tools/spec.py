@@ -24,7 +24,8 @@ from mlops_mcp.core.errors import MLOpsError
 log = logging.getLogger("mlops_mcp.tools")
 
 Toolset = Literal[
-    "server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring", "features"
+    "server", "registry", "serving", "drift", "explain", "feedback", "experiments", "retraining", "monitoring", "features",
+    "deploy",
 ]
 TOOLSETS: tuple[str, ...] = get_args(Toolset)
 #: always on, whatever MLOPS_TOOLSETS selects: the way to learn what this server is
