@@ -79,7 +79,7 @@ def explain_prediction(
         mv = registry.version(logged.model, logged.version)  # the version that served it, wherever aliases point now
         row = logged.inputs
     else:
-        mv = registry.resolve(ref)
+        mv = registry.resolve_recent(ref)  # as predict resolves it (an alias lookup reused for up to 1 s)
     loaded = registry.load(mv)
     if not isinstance(row, dict):
         raise InvalidInput("`row` must be an object of column: value", argument="row")

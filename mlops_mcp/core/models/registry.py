@@ -217,11 +217,14 @@ class Registry:
             argument=argument,
         )
 
-    def resolve_recent(self, ref: ModelRef, max_age: float, argument: str = "model") -> "ModelVersion":
+    def resolve_recent(self, ref: ModelRef, max_age: float | None = None, argument: str = "model") -> "ModelVersion":
         """:meth:`resolve`, reusing a lookup at most ``max_age`` seconds old: serving's hot path,
         where asking MLflow was most of a 1-row prediction's time. Alias moves made through this
         registry forget every reused lookup, so they apply on the next call; moves made elsewhere
-        apply within ``max_age``. Failed lookups are never reused."""
+        apply within ``max_age`` (default: the ``alias_cache_seconds`` setting). Failed lookups are
+        never reused."""
+        if max_age is None:
+            max_age = self.settings.alias_cache_seconds
         if max_age <= 0:
             return self.resolve(ref, argument)
         key = (ref.name, ref.alias, ref.version)
