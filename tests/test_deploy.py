@@ -76,6 +76,10 @@ async def test_dry_run_and_reads_start_nothing(deploy_client: Client, home: Path
     out = r.structured_content
     assert out["action"] == "dry_run" and out["confirmed"] is False
     assert "Nothing changed" in out["message"] and "new local Ray head" in out["message"]
+    # without max_replicas, the embedded SQLite store gets what it can serve (1), not a refusal of the default
+    r = await deploy_client.call_tool("deploy_model", {"model": "nba-win"})
+    assert not r.is_error, r.content
+    assert r.structured_content["planned"]["max_replicas"] == 1 and r.structured_content["action"] == "dry_run"
     r = await deploy_client.call_tool("list_deployments", {})
     assert r.structured_content["deployments"] == [] and r.structured_content["ray_address"] is None
     r = await deploy_client.call_tool("get_deployment", {"model": "nba-win"})

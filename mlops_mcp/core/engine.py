@@ -544,6 +544,13 @@ class MLOps:
         return predict_batch(self, model, entity_keys, missing)
 
     # -- deployments (Ray Serve) -------------------------------------------------------------------
+    def default_max_replicas(self) -> int:
+        """``max_replicas`` when the caller gives none: 4, or 1 on SQLite (several replicas must all
+        write the store, which needs PostgreSQL), so that a deploy on the embedded default works."""
+        from mlops_mcp.core.deploy.config import DEFAULT_MAX_REPLICAS
+
+        return 1 if self.store.is_sqlite else DEFAULT_MAX_REPLICAS
+
     def plan_deploy(self, model: str, scaling: "ScalingSpec") -> "DeployResult":
         """What ``deploy_model`` would do (checked, nothing started or changed)."""
         return self.deployments.plan(model, scaling)

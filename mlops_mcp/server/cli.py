@@ -85,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("model", help="registered model name (its champion is served)")
     deploy.add_argument("--min", dest="min_replicas", type=int, default=1, help="min replicas (default 1)")
-    deploy.add_argument("--max", dest="max_replicas", type=int, default=4, help="max replicas (default 4; > 1 needs PostgreSQL)")
+    deploy.add_argument(
+        "--max", dest="max_replicas", type=int, default=None,
+        help="max replicas (default 4; 1 on a SQLite store, where more is refused: > 1 needs PostgreSQL)",
+    )
     deploy.add_argument("--target-ongoing", dest="target_ongoing_requests", type=float, default=2.0,
                         help="requests in flight per replica the autoscaler aims at (default 2)")
     deploy.add_argument("--upscale-delay", dest="upscale_delay_s", type=float, default=30.0, help="seconds (default 30)")
@@ -204,7 +207,7 @@ def _serve(args: argparse.Namespace, pipes: "ProtocolPipes | None") -> int:
 def _deploy(args: argparse.Namespace) -> int:
     """``deploy`` / ``undeploy``: the tools' engine calls, for people who script them."""
     from mlops_mcp.core.config import load_settings
-    from mlops_mcp.core.deploy.config import ScalingSpec
+    from mlops_mcp.core.deploy.config import DEFAULT_MAX_REPLICAS, ScalingSpec
     from mlops_mcp.core.engine import MLOps
     from mlops_mcp.core.errors import MLOpsError
 
@@ -222,6 +225,8 @@ def _deploy(args: argparse.Namespace) -> int:
                 return 2
             print(ops.undeploy_model(args.model).message)
             return 0
+        if args.max_replicas is None:  # the manifest targets a cluster (PostgreSQL); a local deploy follows the store
+            args.max_replicas = DEFAULT_MAX_REPLICAS if args.export else ops.default_max_replicas()
         spec = ScalingSpec.checked(
             min_replicas=args.min_replicas, max_replicas=args.max_replicas,
             target_ongoing_requests=args.target_ongoing_requests, upscale_delay_s=args.upscale_delay_s,

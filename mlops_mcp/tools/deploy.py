@@ -20,7 +20,12 @@ from mlops_mcp.tools.context import engine
 
 MinReplicas = Annotated[int, Field(ge=1, le=MAX_REPLICAS, description="replicas kept running even when idle")]
 MaxReplicas = Annotated[
-    int, Field(ge=1, le=MAX_REPLICAS, description="most replicas the autoscaler may run; > 1 needs a PostgreSQL store")
+    int | None,
+    Field(
+        ge=1, le=MAX_REPLICAS,
+        description="most replicas the autoscaler may run; > 1 needs a PostgreSQL store "
+        "(default: 4 with a PostgreSQL store, 1 with the embedded SQLite one)",
+    ),
 ]
 TargetOngoing = Annotated[
     float, Field(gt=0, le=MAX_ONGOING, description="requests in flight per replica the autoscaler aims at (adds replicas above it)")
@@ -36,13 +41,13 @@ def _spec(**values: Any) -> ScalingSpec:
 
 
 def _ask_deploy(
-    ctx: Context, model: str, min_replicas: int, max_replicas: int, target_ongoing_requests: float, upscale_delay_s: float,
+    ctx: Context, model: str, min_replicas: int, max_replicas: int | None, target_ongoing_requests: float, upscale_delay_s: float,
     downscale_delay_s: float, max_ongoing_requests: int, cpus_per_replica: float, confirm: bool,
 ) -> Any:
     def question() -> str | None:
         try:
             spec = _spec(
-                min_replicas=min_replicas, max_replicas=max_replicas, target_ongoing_requests=target_ongoing_requests,
+                min_replicas=min_replicas, max_replicas=max_replicas or engine(ctx).default_max_replicas(), target_ongoing_requests=target_ongoing_requests,
                 upscale_delay_s=upscale_delay_s, downscale_delay_s=downscale_delay_s,
                 max_ongoing_requests=max_ongoing_requests, cpus_per_replica=cpus_per_replica,
             )
@@ -59,7 +64,7 @@ def deploy_model(
     ctx: Context,
     ok: Annotated[ConfirmOutcome, Resolve(_ask_deploy)],
     min_replicas: MinReplicas = 1,
-    max_replicas: MaxReplicas = 4,
+    max_replicas: MaxReplicas = None,
     target_ongoing_requests: TargetOngoing = 2,
     upscale_delay_s: UpscaleDelay = 30,
     downscale_delay_s: DownscaleDelay = 600,
@@ -74,8 +79,8 @@ def deploy_model(
     no restart), apply the model's A/B split and shadow, and log every prediction to the shared store.
     Ray Serve adds a replica when the requests in flight per replica stay above
     `target_ongoing_requests` for `upscale_delay_s` seconds, and removes one after `downscale_delay_s`
-    seconds below, between `min_replicas` and `max_replicas`. `max_replicas` > 1 needs a PostgreSQL
-    store (MLOPS_DATABASE_URL). Uses RAY_ADDRESS when set, else starts a local Ray head on 127.0.0.1
+    seconds below, between `min_replicas` and `max_replicas` (default 4 with a PostgreSQL store; 1
+    with the embedded SQLite store, where more than 1 is refused: set MLOPS_DATABASE_URL). Uses RAY_ADDRESS when set, else starts a local Ray head on 127.0.0.1
     that outlives this server and stops with the last undeploy_model. Deploying a deployed model
     updates its scaling. Needs `pip install "mlops-mcp[serve]"`. Confirmed by the user (or
     `confirm=true`), otherwise a dry run that says what would happen. Returns the deployment status.
@@ -83,7 +88,7 @@ def deploy_model(
     """
     ops = engine(ctx)
     spec = _spec(
-        min_replicas=min_replicas, max_replicas=max_replicas, target_ongoing_requests=target_ongoing_requests,
+        min_replicas=min_replicas, max_replicas=max_replicas or ops.default_max_replicas(), target_ongoing_requests=target_ongoing_requests,
         upscale_delay_s=upscale_delay_s, downscale_delay_s=downscale_delay_s,
         max_ongoing_requests=max_ongoing_requests, cpus_per_replica=cpus_per_replica,
     )

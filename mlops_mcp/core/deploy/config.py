@@ -17,6 +17,8 @@ MAX_DELAY_S = 86_400.0
 MAX_CPUS = 64.0
 #: Ray Serve's default averaging window; shorter when the upscale delay is shorter (see ``look_back_period_s``)
 RAY_LOOK_BACK_S = 30.0
+#: max_replicas when none is given (on a PostgreSQL store; MLOps.default_max_replicas gives 1 on SQLite)
+DEFAULT_MAX_REPLICAS = 4
 #: Ray requires the window to exceed its (deprecated, fixed) 10 s metrics interval
 MIN_LOOK_BACK_S = 11.0
 
@@ -25,7 +27,7 @@ class ScalingSpec(BaseModel):
     """Replicas and autoscaling of one deployment (the arguments of ``deploy_model``)."""
 
     min_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="replicas kept running even when idle")
-    max_replicas: int = Field(default=4, ge=1, le=MAX_REPLICAS, description="most replicas the autoscaler may start")
+    max_replicas: int = Field(default=DEFAULT_MAX_REPLICAS, ge=1, le=MAX_REPLICAS, description="most replicas the autoscaler may start")
     target_ongoing_requests: float = Field(
         default=2.0, gt=0, le=MAX_ONGOING, description="requests in flight per replica the autoscaler aims at"
     )

@@ -61,6 +61,7 @@ class DeployResult(Result):
     action: Literal["deployed", "updated", "unchanged", "dry_run"]
     confirmed: bool
     previous: ScalingSpec | None = Field(default=None, description="the scaling before an update")
+    planned: ScalingSpec | None = Field(default=None, description="on a dry run, the scaling confirming would apply")
     deployment: DeploymentInfo | None = None
     message: str
 

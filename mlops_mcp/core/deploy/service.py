@@ -95,14 +95,14 @@ class Deployments:
         if current is None:
             where = f"on the Ray cluster at {address}" if address else "on a new local Ray head (127.0.0.1)"
             text = f"Would deploy '{model}' (champion: version {champion}) {where} with {_scaling_text(spec)}."
-            return DeployResult(model=model, action="dry_run", confirmed=False, message=text)
+            return DeployResult(model=model, action="dry_run", confirmed=False, planned=spec, message=text)
         if current.scaling == spec:
             return DeployResult(
                 model=model, action="unchanged", confirmed=False, deployment=current,
                 message=f"'{model}' is already deployed with exactly this scaling; nothing to change.",
             )
         return DeployResult(
-            model=model, action="dry_run", confirmed=False, previous=current.scaling, deployment=current,
+            model=model, action="dry_run", confirmed=False, previous=current.scaling, planned=spec, deployment=current,
             message=f"Would update '{model}' from {_scaling_text(current.scaling)} to {_scaling_text(spec)}.",
         )
 
