@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -61,18 +62,25 @@ class HttpServer:
     def __init__(self, home: Path, *args: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # output to a file, never a pipe nobody reads: under load the access log alone fills a pipe's
+        # 64 KB in seconds, and the server then blocks on its next log line
+        self.output = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlops_mcp", "serve", "--http", "--port", str(self.port), *args],
             env=server_env(home, **env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
         )
+
+    def log_tail(self, n: int = 2000) -> str:
+        self.output.seek(0)
+        return self.output.read().decode(errors="replace")[-n:]
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"server exited: {self.log_tail()}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
