@@ -1,6 +1,9 @@
-"""Helpers shared by the benchmarks: timing over repeats and a plain-text table."""
+"""Helpers shared by the benchmarks: timing over repeats, a plain-text table, a scratch PostgreSQL
+database, and starting servers on loopback (a free port, waiting until one answers)."""
 
+import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,3 +62,26 @@ def scratch_postgres(admin: str) -> tuple[str, Callable[[], None]]:
         engine.dispose()
 
     return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Wait until ``url`` answers (any status below 500); fails at once if ``proc`` exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: server exited ({proc.returncode})")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)

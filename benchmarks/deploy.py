@@ -15,33 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import table
+from benchmarks.common import free_port, table, wait_http
 from benchmarks.load import run_load
 
 SECONDS = float(os.environ.get("MLOPS_BENCH_SECONDS", "6"))
 WORKLOADS = (("1 row", 1, 1), ("1 row", 1, 8), ("1 row", 1, 32), ("1,000 rows", 1000, 1), ("1,000 rows", 1000, 8))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError("server did not start")
 
 
 def _measure(label: str, url: str, bodies: dict[int, bytes], out: list[list[object]]) -> None:
@@ -76,7 +54,7 @@ def main() -> None:
 
     url, drop = scratch_postgres(admin)
     home = Path(tempfile.mkdtemp(prefix="mlops-bench-deploy-"))
-    serve_port, http_port = _free_port(), _free_port()
+    serve_port, http_port = free_port(), free_port()
     settings = Settings(home=home, database_url=url, ray_serve_port=serve_port, _env_file=None)  # type: ignore[call-arg]
     ops = MLOps(settings)
     proc = None
@@ -93,8 +71,8 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
         env.update({"MLOPS_HOME": str(home), "MLOPS_DATABASE_URL": url, "MLFLOW_DISABLE_TELEMETRY": "true", "MLOPS_LOG_LEVEL": "WARNING"})
         proc = subprocess.Popen([sys.executable, "-m", "mlops_mcp", "serve", "--http", "--port", str(http_port)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_port(http_port, proc)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"http://127.0.0.1:{http_port}/health/live", proc)
         print("built-in route (mlops-mcp serve --http, one process):", flush=True)
         _measure("built-in route", f"http://127.0.0.1:{http_port}/v1/models/bench/predict", bodies, rows_out)
         proc.terminate()

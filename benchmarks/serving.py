@@ -26,35 +26,13 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import measure, scratch_postgres, table
+from benchmarks.common import free_port, measure, scratch_postgres, table, wait_http
 from benchmarks.load import run_load
 
 SECONDS = float(os.environ.get("BENCH_SERVING_SECONDS", "8"))
 DATABASE_URL = os.environ.get("BENCH_SERVING_DATABASE_URL")
 EXCLUDE = ["game_id", "season", "game_date", "point_margin"]
 MODEL = "nba-win"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: server exited ({proc.returncode})")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def main() -> None:

@@ -151,7 +151,7 @@ class MLOps:
             from mlops_mcp.core.experiments.router import ExperimentRouter
             from mlops_mcp.core.serving.predictor import Predictor
 
-            predictor = Predictor(self.registry, self.store, self.settings.max_predict_rows, self.settings.alias_cache_seconds)
+            predictor = Predictor(self.registry, self.store, self.settings.max_predict_rows)
             predictor.router = ExperimentRouter(self.registry, self.store)
             predictor.monitor = self.monitor.recorder
             return predictor

@@ -105,10 +105,8 @@ def check_columns(
 
 
 class Predictor:
-    def __init__(self, registry: Registry, store: "Store", max_rows: int, alias_cache_seconds: float = 0.0) -> None:
+    def __init__(self, registry: Registry, store: "Store", max_rows: int) -> None:
         self.registry = registry
-        #: how long an alias lookup is reused (see Registry.resolve_recent); 0 asks MLflow every call
-        self.alias_cache_seconds = alias_cache_seconds
         self.store = store
         self.max_rows = max_rows
         self.router: Router | None = None
@@ -155,7 +153,7 @@ class Predictor:
                 )
             request_keys = [None if k is None else str(k)[:256] for k in request_keys]
         ref = ModelRef.parse(model)
-        mv = self.registry.resolve_recent(ref, self.alias_cache_seconds)
+        mv = self.registry.resolve_recent(ref)  # an alias lookup reused for up to alias_cache_seconds
         if resolved is not None:
             resolved.append(ref.name)
         loaded = self.registry.load(mv)
@@ -172,7 +170,7 @@ class Predictor:
         versions = [0] * len(rows)
         for a in assignments:
             model_for = loaded if a.version == loaded.version else self.registry.load(
-                self.registry.resolve_recent(ModelRef(ref.name, version=a.version), self.alias_cache_seconds)
+                self.registry.resolve_recent(ModelRef(ref.name, version=a.version))
             )
             whole = model_for is loaded and len(a.rows) == len(rows)
             part = frame if whole else prepare(model_for, [rows[i] for i in a.rows])
